@@ -1,0 +1,118 @@
+/**
+ * RTMP chunk stream writer (RTMP 1.0 §5.3) over the WebAssembly core.
+ * Turns messages into chunks with compressed headers (fmt 0..3 per chunk
+ * stream); see wasm/assembly/chunk-writer.ts for the rules.
+ */
+import type { Core } from "./core.js";
+import { CoreError } from "./status.js";
+import { writeAudioHeader, writeVideoHeader, type AudioTagHeader, type VideoTagHeader } from "./tag-headers.js";
+
+/** RTMP message type ids (RTMP 1.0 §5.4, §7.1). */
+export const MessageType = {
+  SetChunkSize: 1,
+  Abort: 2,
+  Acknowledgement: 3,
+  UserControl: 4,
+  WindowAckSize: 5,
+  SetPeerBandwidth: 6,
+  Audio: 8,
+  Video: 9,
+  DataAmf3: 15,
+  CommandAmf3: 17,
+  DataAmf0: 18,
+  CommandAmf0: 20,
+} as const;
+
+export interface ChunkWriterOptions {
+  /** Outgoing chunk size, 128..0x7FFFFFFF (default 128, the protocol's initial size). */
+  chunkSize?: number;
+}
+
+/** Upper bound of the chunked size of a `len`-byte message. */
+export function chunkedSizeBound(len: number, chunkSize: number): number {
+  const chunks = Math.max(1, Math.ceil(len / chunkSize));
+  return len + 18 + (chunks - 1) * 7;
+}
+
+/** One direction of one RTMP connection: its chunk size and header state. */
+export class ChunkWriter {
+  readonly #core: Core;
+  #handle: number;
+  #chunkSize: number;
+
+  constructor(core: Core, options: ChunkWriterOptions = {}) {
+    const chunkSize = options.chunkSize ?? 128;
+    validateChunkSize(chunkSize);
+    this.#core = core;
+    this.#handle = core.exports.writerNew(chunkSize);
+    if (this.#handle < 0) throw new CoreError(this.#handle, "chunk writer");
+    this.#chunkSize = chunkSize;
+  }
+
+  /** The current outgoing chunk size. */
+  get chunkSize(): number {
+    return this.#chunkSize;
+  }
+
+  /** Changes the chunk size; send Set Chunk Size with the same value first. */
+  setChunkSize(size: number): void {
+    validateChunkSize(size);
+    this.#check(this.#core.exports.writerSetChunkSize(this.#live(), size), "set chunk size");
+    this.#chunkSize = size;
+  }
+
+  /** Forgets header state: the next message on every chunk stream uses fmt 0. */
+  reset(): void {
+    this.#core.exports.writerReset(this.#live());
+  }
+
+  /** Chunks a message; returns the bytes to send (a new array). */
+  write(csid: number, type: number, streamId: number, timestamp: number, payload: Uint8Array): Uint8Array {
+    return this.#write(csid, type, streamId, timestamp, 0, payload);
+  }
+
+  /** Chunks a video message: tag body header + payload (one pass, no concat). */
+  writeVideo(csid: number, streamId: number, timestamp: number, header: VideoTagHeader, payload: Uint8Array): Uint8Array {
+    const prefixLen = writeVideoHeader(this.#core, header);
+    return this.#write(csid, 9, streamId, timestamp, prefixLen, payload);
+  }
+
+  /** Chunks an audio message: tag body header + payload. */
+  writeAudio(csid: number, streamId: number, timestamp: number, header: AudioTagHeader, payload: Uint8Array): Uint8Array {
+    const prefixLen = writeAudioHeader(this.#core, header);
+    return this.#write(csid, 8, streamId, timestamp, prefixLen, payload);
+  }
+
+  /** Releases the writer's state in the core. */
+  dispose(): void {
+    if (this.#handle > 0) this.#core.exports.writerFree(this.#handle);
+    this.#handle = 0;
+  }
+
+  #write(csid: number, type: number, streamId: number, timestamp: number, prefixLen: number, payload: Uint8Array): Uint8Array {
+    const core = this.#core;
+    const handle = this.#live();
+    const len = payload.byteLength;
+    const inPtr = core.putInput(payload);
+    const cap = chunkedSizeBound(len + prefixLen, this.#chunkSize);
+    const outPtr = core.output.ensure(cap);
+    const n = core.exports.chunkWrite(handle, csid, type, streamId >>> 0, timestamp >>> 0, prefixLen, inPtr, len, outPtr, cap);
+    this.#check(n, "chunk write");
+    return core.copyOut(outPtr, n);
+  }
+
+  #live(): number {
+    if (this.#handle <= 0) throw new TypeError("ChunkWriter used after dispose()");
+    return this.#handle;
+  }
+
+  #check(status: number, context: string): void {
+    if (status < 0) throw new CoreError(status, context);
+  }
+}
+
+function validateChunkSize(size: number): void {
+  if (!Number.isInteger(size) || size < 128 || size > 0x7fffffff) {
+    throw new TypeError(`chunk size must be an integer 128..0x7FFFFFFF, got ${size}`);
+  }
+}

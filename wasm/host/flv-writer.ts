@@ -1,0 +1,53 @@
+/**
+ * FLV file writer (Adobe FLV v10.1, Annex E) over the WebAssembly core:
+ * header once, then one tag per call, each returned as the exact bytes to
+ * append (tag header + body + PreviousTagSize), so a file written tag by tag
+ * is playable up to its last complete tag.
+ */
+import type { Core } from "./core.js";
+import { CoreError } from "./status.js";
+import { writeAudioHeader, writeVideoHeader, type AudioTagHeader, type VideoTagHeader } from "./tag-headers.js";
+
+/** FLV tag types. */
+export const TagType = { Audio: 8, Video: 9, Script: 18 } as const;
+
+export class FlvWriter {
+  readonly #core: Core;
+
+  constructor(core: Core) {
+    this.#core = core;
+  }
+
+  /** The 9-byte file header and PreviousTagSize0. */
+  header(hasAudio: boolean, hasVideo: boolean): Uint8Array {
+    const core = this.#core;
+    const out = core.output.ensure(13);
+    const n = core.exports.flvHeader(hasAudio ? 1 : 0, hasVideo ? 1 : 0, out);
+    return core.copyOut(out, n);
+  }
+
+  /** A tag whose body is `body` as given (e.g. script data: AMF0 bytes). */
+  tag(type: number, timestamp: number, body: Uint8Array): Uint8Array {
+    return this.#tag(type, timestamp, 0, body);
+  }
+
+  /** A video tag: tag body header + payload. */
+  videoTag(timestamp: number, header: VideoTagHeader, payload: Uint8Array): Uint8Array {
+    return this.#tag(TagType.Video, timestamp, writeVideoHeader(this.#core, header), payload);
+  }
+
+  /** An audio tag: tag body header + payload. */
+  audioTag(timestamp: number, header: AudioTagHeader, payload: Uint8Array): Uint8Array {
+    return this.#tag(TagType.Audio, timestamp, writeAudioHeader(this.#core, header), payload);
+  }
+
+  #tag(type: number, timestamp: number, prefixLen: number, payload: Uint8Array): Uint8Array {
+    const core = this.#core;
+    const inPtr = core.putInput(payload);
+    const cap = payload.byteLength + prefixLen + 15;
+    const out = core.output.ensure(cap);
+    const n = core.exports.flvTag(type, timestamp >>> 0, prefixLen, inPtr, payload.byteLength, out, cap);
+    if (n < 0) throw new CoreError(n, "FLV tag");
+    return core.copyOut(out, n);
+  }
+}
