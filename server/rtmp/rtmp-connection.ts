@@ -1,0 +1,327 @@
+/**
+ * The RTMP publisher's connection: the only part of the client that touches
+ * a socket. TCP via node:net, TLS via node:tls (SNI, certificate checks on
+ * by default, an extra trusted CA as an option). It drives the I/O-free
+ * RtmpPublishClient, enforces timeouts, maps socket errors to readable
+ * RtmpErrors, and tracks what is queued (bytes and milliseconds of media)
+ * so the session layer can apply the congestion policy.
+ */
+import { EventEmitter } from "node:events";
+import net from "node:net";
+import tls from "node:tls";
+import type { AmfValue, AudioTagHeader, Core, VideoTagHeader } from "../../wasm/host/index.js";
+import { loadCoreNode } from "../../wasm/host/load-node.js";
+import { RtmpError, RtmpErrorCode } from "./rtmp-errors.js";
+import { RtmpPublishClient, type PublishClientOptions, type PublishState } from "./rtmp-client.js";
+import { parseRtmpUrl, redact, type RtmpUrl } from "./rtmp-url.js";
+
+export interface RtmpPublisherOptions extends Omit<PublishClientOptions, "url"> {
+  /** rtmp(s)://host[:port]/app[/instance]/key[?query], or a parsed RtmpUrl. */
+  url: string | RtmpUrl;
+  /** Stream key given apart from the URL (then the URL holds only the app). */
+  streamKey?: string;
+  /** The core to use (default: one shared per process). */
+  core?: Core;
+  /** TCP (and TLS) connect timeout, ms (default 10,000). */
+  connectTimeoutMs?: number;
+  /** Handshake timeout from TCP connect to S2, ms (default 10,000). */
+  handshakeTimeoutMs?: number;
+  /** From TCP connect to NetStream.Publish.Start, ms (default 15,000). */
+  startTimeoutMs?: number;
+  /** TLS: extra CA certificates to trust (PEM), e.g. a private ingest's CA. */
+  ca?: string | Buffer | (string | Buffer)[];
+  /** TLS: verify the certificate (default true). Turning it off is for tests only. */
+  rejectUnauthorized?: boolean;
+  /** Resolve names (e.g. the SSRF guard's checked lookup). Default: the OS resolver. */
+  lookup?: net.LookupFunction;
+  /** Called with the peer address once connected, before any byte is sent; throw to refuse it. */
+  checkAddress?: (address: string, family: string) => void;
+  /** Socket write buffer level at which send* return false (default 1 MiB). */
+  highWaterMark?: number;
+}
+
+/** Snapshot of a publisher's counters. */
+export interface RtmpPublisherStats {
+  state: PublishState | "idle";
+  bytesSent: number;
+  bytesReceived: number;
+  queuedBytes: number;
+  queuedMs: number;
+}
+
+export interface RtmpPublisherEvents {
+  state: [PublishState];
+  warning: [string];
+  /** The socket drained below the high-water mark. */
+  drain: [];
+  /** Failure after publish() resolved (before that, publish() rejects). */
+  error: [RtmpError];
+  /** The connection is gone (clean or not). */
+  close: [];
+}
+
+let sharedCore: Promise<Core> | undefined;
+
+/** A one-shot RTMP(S) publisher: publish(), send media, close(). */
+export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
+  readonly url: RtmpUrl;
+  readonly #options: RtmpPublisherOptions;
+  #client: RtmpPublishClient | undefined;
+  #socket: net.Socket | undefined;
+  #state: PublishState | "idle" = "idle";
+  #error: RtmpError | undefined;
+  #bytesQueuedTotal = 0;
+  /** Media messages not yet fully handed to the kernel: [end offset, timestamp]. */
+  #mediaMarks: number[] = [];
+  #markHead = 0;
+  #lastMediaTs = 0;
+  #timers: NodeJS.Timeout[] = [];
+  #closed = false;
+
+  constructor(options: RtmpPublisherOptions) {
+    super();
+    this.url = typeof options.url === "string" ? parseRtmpUrl(options.url, options.streamKey) : options.url;
+    this.#options = options;
+  }
+
+  get state(): PublishState | "idle" {
+    return this.#state;
+  }
+
+  /** Bytes waiting in user space for the socket. */
+  get queuedBytes(): number {
+    return this.#socket?.writableLength ?? 0;
+  }
+
+  /** Milliseconds of media between the oldest unsent media message and the newest. */
+  get queuedMs(): number {
+    const flushed = this.#bytesQueuedTotal - this.queuedBytes;
+    const marks = this.#mediaMarks;
+    while (this.#markHead < marks.length && marks[this.#markHead]! <= flushed) this.#markHead += 2;
+    if (this.#markHead > 1024) {
+      marks.splice(0, this.#markHead);
+      this.#markHead = 0;
+    }
+    if (this.#markHead >= marks.length) return 0;
+    return Math.max(0, this.#lastMediaTs - marks[this.#markHead + 1]!);
+  }
+
+  stats(): RtmpPublisherStats {
+    return {
+      state: this.#state,
+      bytesSent: this.#socket?.bytesWritten ?? 0,
+      bytesReceived: this.#client?.bytesReceived ?? 0,
+      queuedBytes: this.queuedBytes,
+      queuedMs: this.queuedMs,
+    };
+  }
+
+  /** Connects, handshakes, connects the app and publishes. Resolves when live. */
+  async publish(): Promise<void> {
+    if (this.#state !== "idle") throw new TypeError("publish() can be called once");
+    this.#state = "handshake";
+    const core = this.#options.core ?? (await (sharedCore ??= loadCoreNode()));
+    const connectTimeout = this.#options.connectTimeoutMs ?? 10_000;
+    const handshakeTimeout = this.#options.handshakeTimeoutMs ?? 10_000;
+    const startTimeout = this.#options.startTimeoutMs ?? 15_000;
+
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (err?: RtmpError): void => {
+        if (settled) return;
+        settled = true;
+        if (err) reject(err);
+        else resolve();
+      };
+
+      const client = new RtmpPublishClient(core, { ...this.#options, url: this.url }, {
+        send: (bytes, ts) => this.#write(bytes, ts),
+        state: (s) => {
+          this.#state = s;
+          if (s === "live") {
+            this.#clearTimers();
+            settle();
+          }
+          this.emit("state", s);
+        },
+        warning: (m) => this.emit("warning", redact(m, this.url.streamName)),
+        fail: (err) => this.#failed(err, settled, settle),
+      });
+      this.#client = client;
+
+      const socket = this.#openSocket();
+      this.#socket = socket;
+      this.#timers.push(setTimeout(() => {
+        client.abort(new RtmpError(RtmpErrorCode.ConnectTimeout, `could not connect to ${this.url.host}:${this.url.port} within ${connectTimeout} ms`));
+      }, connectTimeout));
+
+      socket.once(this.url.tls ? "secureConnect" : "connect", () => {
+        this.#clearTimers();
+        try {
+          this.#options.checkAddress?.(socket.remoteAddress ?? "", socket.remoteFamily ?? "");
+        } catch (err) {
+          client.abort(err instanceof RtmpError ? err : new RtmpError("DEST_NOT_ALLOWED", err instanceof Error ? err.message : String(err)));
+          return;
+        }
+        this.#timers.push(setTimeout(() => {
+          if (client.state === "handshake") {
+            client.abort(new RtmpError(RtmpErrorCode.HandshakeTimeout, `the server at ${this.url.host}:${this.url.port} did not complete the RTMP handshake within ${handshakeTimeout} ms`));
+          }
+        }, handshakeTimeout));
+        this.#timers.push(setTimeout(() => {
+          if (client.state !== "live") {
+            client.abort(new RtmpError(RtmpErrorCode.StartTimeout, `the server did not accept the publish within ${startTimeout} ms (stuck in ${client.state})`));
+          }
+        }, startTimeout));
+        client.start();
+      });
+      socket.on("data", (chunk: Buffer) => client.receive(chunk));
+      socket.on("drain", () => this.emit("drain"));
+      socket.on("error", (err: NodeJS.ErrnoException) => client.abort(socketError(err, this.url)));
+      socket.on("close", () => {
+        this.#clearTimers();
+        if (client.state !== "closed" && client.state !== "failed") {
+          const during = client.state === "live" ? "" : ` during ${client.state}`;
+          const hint = client.state === "publishing" ? " (the server may have rejected the stream key)" : "";
+          client.abort(new RtmpError(RtmpErrorCode.ServerClosed, `the server closed the connection${during}${hint}`));
+        }
+        this.#closed = true;
+        this.emit("close");
+      });
+    });
+  }
+
+  /** Sends @setDataFrame onMetaData. */
+  sendMetadata(metadata: Record<string, AmfValue>): boolean {
+    this.#live().sendMetadata(metadata);
+    return this.#underHighWater();
+  }
+
+  /** Sends a video message; false when the caller should wait for "drain". */
+  sendVideo(timestamp: number, header: VideoTagHeader, payload: Uint8Array): boolean {
+    this.#live().sendVideo(timestamp, header, payload);
+    return this.#underHighWater();
+  }
+
+  /** Sends an audio message; false when the caller should wait for "drain". */
+  sendAudio(timestamp: number, header: AudioTagHeader, payload: Uint8Array): boolean {
+    this.#live().sendAudio(timestamp, header, payload);
+    return this.#underHighWater();
+  }
+
+  /**
+   * Unpublishes (FCUnpublish + deleteStream), flushes and closes the socket.
+   * Resolves when the socket is closed (bounded by `timeoutMs`, default 5 s).
+   */
+  async close(timeoutMs = 5_000): Promise<void> {
+    const socket = this.#socket;
+    if (!socket || this.#closed) {
+      this.#client?.close();
+      return;
+    }
+    this.#client?.close();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve();
+      }, timeoutMs);
+      socket.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.end();
+    });
+  }
+
+  /** Closes at once without unpublishing. */
+  destroy(): void {
+    this.#clearTimers();
+    this.#socket?.destroy();
+  }
+
+  #live(): RtmpPublishClient {
+    if (!this.#client || this.#state !== "live") {
+      throw new RtmpError(RtmpErrorCode.NotLive, `cannot send media: the publish to ${this.url.redacted} is ${this.#state}`);
+    }
+    return this.#client;
+  }
+
+  #underHighWater(): boolean {
+    return this.queuedBytes < (this.#options.highWaterMark ?? 1024 * 1024);
+  }
+
+  #openSocket(): net.Socket {
+    const { host, port } = this.url;
+    const lookup = this.#options.lookup;
+    if (this.url.tls) {
+      const isIp = net.isIP(host) !== 0;
+      return tls.connect({
+        host,
+        port,
+        ...(isIp ? {} : { servername: host }),
+        ...(this.#options.ca !== undefined && { ca: [...tls.rootCertificates, ...[this.#options.ca].flat()] }),
+        rejectUnauthorized: this.#options.rejectUnauthorized ?? true,
+        ...(lookup && { lookup }),
+      }).setNoDelay(true);
+    }
+    return net.connect({ host, port, noDelay: true, ...(lookup && { lookup }) });
+  }
+
+  #write(bytes: Uint8Array, mediaTs?: number): void {
+    const socket = this.#socket;
+    if (!socket || socket.destroyed) return;
+    this.#bytesQueuedTotal += bytes.byteLength;
+    if (mediaTs !== undefined) {
+      this.#mediaMarks.push(this.#bytesQueuedTotal, mediaTs);
+      this.#lastMediaTs = mediaTs;
+    }
+    socket.write(bytes);
+  }
+
+  #failed(err: RtmpError, settled: boolean, settle: (err?: RtmpError) => void): void {
+    this.#error = err;
+    this.#clearTimers();
+    this.#socket?.destroy();
+    if (settled) this.emit("error", err);
+    else settle(err);
+  }
+
+  #clearTimers(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers = [];
+  }
+
+  /** The error that ended the publish, if any. */
+  get error(): RtmpError | undefined {
+    return this.#error;
+  }
+}
+
+const TLS_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_HAS_EXPIRED", "CERT_NOT_YET_VALID", "ERR_TLS_CERT_ALTNAME_INVALID", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_GET_ISSUER_CERT", "CERT_UNTRUSTED", "CERT_REVOKED", "ERR_SSL_WRONG_VERSION_NUMBER",
+]);
+
+/** Maps a socket error to a readable RtmpError. */
+function socketError(err: NodeJS.ErrnoException, url: RtmpUrl): RtmpError {
+  const where = `${url.host}:${url.port}`;
+  const code = err.code ?? "";
+  if (err instanceof RtmpError) return err;
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_NODATA" || code === "EAI_NONAME") {
+    return new RtmpError(RtmpErrorCode.DnsFailed, `could not find the server "${url.host}": check the stream URL (${code})`, { cause: err });
+  }
+  if (code === "ECONNREFUSED") {
+    return new RtmpError(RtmpErrorCode.ConnectionRefused, `nothing accepts RTMP connections at ${where}: check the stream URL and port`, { cause: err });
+  }
+  if (code === "ETIMEDOUT") {
+    return new RtmpError(RtmpErrorCode.ConnectTimeout, `connecting to ${where} timed out`, { cause: err });
+  }
+  if (TLS_CODES.has(code) || code.startsWith("ERR_SSL") || code.startsWith("ERR_TLS")) {
+    return new RtmpError(RtmpErrorCode.TlsFailed, `the secure connection to ${where} failed: ${err.message} (${code})`, { cause: err });
+  }
+  if (code === "ECONNRESET" || code === "EPIPE") {
+    return new RtmpError(RtmpErrorCode.ServerClosed, `the server at ${where} reset the connection`, { cause: err });
+  }
+  return new RtmpError(RtmpErrorCode.NetworkError, `network error talking to ${where}: ${redact(err.message, url.streamName)}${code ? ` (${code})` : ""}`, { cause: err });
+}
