@@ -180,10 +180,13 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
       socket.on("error", (err: NodeJS.ErrnoException) => client.abort(socketError(err, this.url)));
       socket.on("close", () => {
         this.#clearTimers();
-        if (client.state !== "closed" && client.state !== "failed") {
+        if (client.state === "publishing") {
+          // nginx-rtmp's on_publish denial, YouTube and Twitch with a wrong
+          // key all answer publish by closing the connection.
+          client.abort(new RtmpError(RtmpErrorCode.PublishRejected, "the server rejected the stream key (it closed the connection in answer to publish)"));
+        } else if (client.state !== "closed" && client.state !== "failed") {
           const during = client.state === "live" ? "" : ` during ${client.state}`;
-          const hint = client.state === "publishing" ? " (the server may have rejected the stream key)" : "";
-          client.abort(new RtmpError(RtmpErrorCode.ServerClosed, `the server closed the connection${during}${hint}`));
+          client.abort(new RtmpError(RtmpErrorCode.ServerClosed, `the server closed the connection${during}`));
         }
         this.#closed = true;
         this.emit("close");

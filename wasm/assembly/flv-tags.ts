@@ -16,10 +16,9 @@ import { put24be, put32be, put8 } from "./bytes";
 import { prefixPtr } from "./chunk-writer";
 import { F_BAD_ARGUMENT, F_NO_SPACE, F_TOO_LONG } from "./status";
 
-/** Enhanced RTMP video packet types. */
+/** Enhanced RTMP video packet types (2 is SequenceEnd; 4.. are not written here). */
 const VPT_SEQUENCE_START: i32 = 0;
 const VPT_CODED_FRAMES: i32 = 1;
-const VPT_SEQUENCE_END: i32 = 2;
 const VPT_CODED_FRAMES_X: i32 = 3;
 
 /** FourCCs that carry a composition time in CodedFrames. */
@@ -40,12 +39,15 @@ export function flvHeader(hasAudio: i32, hasVideo: i32, out: usize): i32 {
 
 /**
  * Writes one FLV tag: 11-byte header, body (`prefixLen` bytes of the prefix
- * region, then `payloadLen` bytes at `payloadPtr`), PreviousTagSize. Returns
- * the bytes written or a negative status.
+ * region, then `payloadLen` bytes at `payloadPtr`), PreviousTagSize. The
+ * timestamp is 0..0x7FFFFFFF ms. Returns the bytes written or a negative status.
  */
 export function flvTag(type: i32, timestamp: u32, prefixLen: i32, payloadPtr: usize, payloadLen: i32, out: usize, outCap: i32): i32 {
   if (type != 8 && type != 9 && type != 18) return F_BAD_ARGUMENT;
   if (prefixLen < 0 || prefixLen > 64 || payloadLen < 0) return F_BAD_ARGUMENT;
+  // E.4.1: Timestamp (UI24) and TimestampExtended (UI8, the upper 8 bits)
+  // together form an SI32; from 2^31 on a reader sees a negative time.
+  if (timestamp > 0x7fffffff) return F_BAD_ARGUMENT;
   const size = <u32>prefixLen + <u32>payloadLen;
   if (size > 0xffffff) return F_TOO_LONG;
   if (<u64>size + 15 > <u64>outCap) return F_NO_SPACE;
@@ -62,7 +64,8 @@ export function flvTag(type: i32, timestamp: u32, prefixLen: i32, payloadPtr: us
 
 /**
  * Legacy video tag body header into the prefix region. codecId 7 (AVC) adds
- * AVCPacketType and the signed 24-bit composition time. Returns its length.
+ * AVCPacketType and the signed 24-bit composition time (0 unless NALUs).
+ * Returns its length.
  */
 export function videoHeader(frameType: i32, codecId: i32, avcPacketType: i32, cts: i32): i32 {
   if (frameType < 1 || frameType > 5 || codecId < 1 || codecId > 15) return F_BAD_ARGUMENT;
@@ -70,6 +73,9 @@ export function videoHeader(frameType: i32, codecId: i32, avcPacketType: i32, ct
   put8(p, (<u32>frameType << 4) | <u32>codecId);
   if (codecId != 7) return 1;
   if (avcPacketType < 0 || avcPacketType > 2 || cts < -0x800000 || cts > 0x7fffff) return F_BAD_ARGUMENT;
+  // E.4.3.1: CompositionTime is "IF AVCPacketType == 1 composition time
+  // offset ELSE 0"; a non-zero one elsewhere would be written and misread.
+  if (avcPacketType != 1 && cts != 0) return F_BAD_ARGUMENT;
   put8(p + 1, <u32>avcPacketType);
   put24be(p + 2, <u32>cts & 0xffffff);
   return 5;
@@ -77,37 +83,47 @@ export function videoHeader(frameType: i32, codecId: i32, avcPacketType: i32, ct
 
 /**
  * Enhanced RTMP video tag body header into the prefix region. `fourcc` is the
- * big-endian u32 of e.g. 'avc1', 'hvc1', 'av01', 'vp09'. Returns its length.
+ * big-endian u32 of e.g. 'avc1', 'hvc1', 'av01', 'vp09'. `cts` must be 0
+ * unless the header carries one (CodedFrames of avc1/hvc1). Returns its length.
  */
 export function videoHeaderEx(frameType: i32, packetType: i32, fourcc: u32, cts: i32): i32 {
-  if (frameType < 1 || frameType > 5) return F_BAD_ARGUMENT;
+  // Enhanced RTMP v2, ExVideoTagHeader: with FrameType 5 (command) a reader
+  // takes the byte after the header as a VideoCommand instead of a FourCC,
+  // so a command frame cannot be written by this function.
+  if (frameType < 1 || frameType > 4) return F_BAD_ARGUMENT;
   if (packetType < VPT_SEQUENCE_START || packetType > VPT_CODED_FRAMES_X) return F_BAD_ARGUMENT;
   if (cts < -0x800000 || cts > 0x7fffff) return F_BAD_ARGUMENT;
+  // Enhanced RTMP v2, ExVideoTagBody: only CodedFrames of avc1/hvc1 carry a
+  // CompositionTime (CodedFramesX implies 0, the other FourCCs have none);
+  // a non-zero cts anywhere else would be silently dropped, so refuse it.
+  const hasCts = packetType == VPT_CODED_FRAMES && (fourcc == FOURCC_AVC1 || fourcc == FOURCC_HVC1);
+  if (!hasCts && cts != 0) return F_BAD_ARGUMENT;
   const p = prefixPtr();
   put8(p, 0x80 | (<u32>frameType << 4) | <u32>packetType); // IsExHeader | FrameType | PacketType
-  put32be(p + 1, fourcc);
-  if (packetType == VPT_CODED_FRAMES && (fourcc == FOURCC_AVC1 || fourcc == FOURCC_HVC1)) {
-    put24be(p + 5, <u32>cts & 0xffffff);
-    return 8;
-  }
-  if (packetType == VPT_SEQUENCE_END) return 5;
-  return 5;
+  put32be(p + 1, fourcc); // FourCC
+  if (!hasCts) return 5;
+  put24be(p + 5, <u32>cts & 0xffffff); // CompositionTime SI24
+  return 8;
 }
 
 /**
  * Legacy audio tag body header into the prefix region. For AAC (format 10)
  * pass aacPacketType 0 (AudioSpecificConfig) or 1 (raw); else pass -1.
- * Returns its length.
+ * Returns its length. Format 9 (ExHeader) is audioHeaderEx's.
  */
 export function audioHeader(format: i32, rate: i32, size: i32, channels: i32, aacPacketType: i32): i32 {
   if (format < 0 || format > 15 || rate < 0 || rate > 3 || size < 0 || size > 1 || channels < 0 || channels > 1) {
     return F_BAD_ARGUMENT;
   }
+  // SoundFormat 9 is "reserved" in E.4.2.1 and the ExHeader marker in
+  // Enhanced RTMP v2: a reader would expect a FourCC after this byte.
+  if (format == 9) return F_BAD_ARGUMENT;
+  // AACPacketType exists for AAC only (E.4.2.1 AUDIODATA).
+  if (format == 10 ? aacPacketType < 0 || aacPacketType > 1 : aacPacketType != -1) return F_BAD_ARGUMENT;
   const p = prefixPtr();
   put8(p, (<u32>format << 4) | (<u32>rate << 2) | (<u32>size << 1) | <u32>channels);
   if (format != 10) return 1;
-  if (aacPacketType < 0 || aacPacketType > 1) return F_BAD_ARGUMENT;
-  put8(p + 1, <u32>aacPacketType);
+  put8(p + 1, <u32>aacPacketType); // AACPacketType
   return 2;
 }
 

@@ -27,7 +27,7 @@ export interface AmfObject {
 export type AmfValue = number | boolean | string | null | undefined | Date | EcmaArray | AmfValue[] | AmfObject;
 
 export interface AmfDecodeOptions {
-  /** Deepest nesting of objects/arrays accepted (default 32, at most 64). */
+  /** Deepest nesting of objects/arrays accepted (default 32, at most 64; encodeAmf0 writes at most 64). */
   maxDepth?: number;
   /** Longest string or property name accepted, in bytes (default 65535). */
   maxStringLength?: number;
@@ -52,8 +52,16 @@ interface PendingToken {
   num: number;
 }
 
+/** Deepest nesting decodeAmf0 can ever accept (its maxDepth is at most 64). */
+const MAX_DEPTH = 64;
+
+/** `depth` is the number of containers enclosing `value`. */
 function flatten(value: AmfValue, out: PendingToken[], depth: number): void {
-  if (depth > 64) throw new TypeError("AMF0 value nested deeper than 64 levels");
+  // A container at depth 64 would be the 65th level: refuse what no decoder
+  // here could read back (and keep this recursion shallow).
+  if (depth >= MAX_DEPTH && value !== null && typeof value === "object" && !(value instanceof Date)) {
+    throw new TypeError(`AMF0 value nested deeper than ${MAX_DEPTH} levels`);
+  }
   if (value === null) out.push({ kind: T.Null, a: 0, num: 0 });
   else if (value === undefined) out.push({ kind: T.Undefined, a: 0, num: 0 });
   else if (typeof value === "number") out.push({ kind: T.Number, a: 0, num: value });
@@ -154,7 +162,9 @@ function buildValues(core: Core, tokPtr: number, count: number): AmfValue[] {
     if (!c) top.push(v);
     else if (c.kind === "array") c.items.push(v);
     else {
-      c.obj[c.key ?? ""] = v;
+      // defineProperty, not assignment: a peer's "__proto__" key must become
+      // an own property, not replace the decoded object's prototype.
+      Object.defineProperty(c.obj, c.key ?? "", { value: v, writable: true, enumerable: true, configurable: true });
       c.key = undefined;
     }
   };

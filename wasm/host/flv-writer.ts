@@ -8,6 +8,10 @@ import type { Core } from "./core.js";
 import { CoreError } from "./status.js";
 import { writeAudioHeader, writeVideoHeader, type AudioTagHeader, type VideoTagHeader } from "./tag-headers.js";
 
+/** Statuses of wasm/assembly/status.ts checked here before calling the core. */
+const F_TOO_LONG = -30;
+const F_BAD_ARGUMENT = -32;
+
 /** FLV tag types. */
 export const TagType = { Audio: 8, Video: 9, Script: 18 } as const;
 
@@ -26,7 +30,10 @@ export class FlvWriter {
     return core.copyOut(out, n);
   }
 
-  /** A tag whose body is `body` as given (e.g. script data: AMF0 bytes). */
+  /**
+   * A tag whose body is `body` as given (e.g. script data: AMF0 bytes).
+   * Timestamps are integer milliseconds 0..0x7FFFFFFF.
+   */
   tag(type: number, timestamp: number, body: Uint8Array): Uint8Array {
     return this.#tag(type, timestamp, 0, body);
   }
@@ -43,10 +50,17 @@ export class FlvWriter {
 
   #tag(type: number, timestamp: number, prefixLen: number, payload: Uint8Array): Uint8Array {
     const core = this.#core;
+    // E.4.1: Timestamp + TimestampExtended form an SI32 of milliseconds. Check
+    // here rather than let `>>> 0` wrap -1 to 0xFFFFFFFF or 2**32 to 0.
+    if (!Number.isInteger(timestamp)) throw new TypeError(`FLV timestamp must be an integer, got ${timestamp}`);
+    if (timestamp < 0 || timestamp > 0x7fffffff) throw new CoreError(F_BAD_ARGUMENT, `FLV timestamp ${timestamp}`);
+    // DataSize is a UI24: refuse before copying the payload into (and maybe
+    // growing) the core's memory.
+    if (prefixLen + payload.byteLength > 0xffffff) throw new CoreError(F_TOO_LONG, "FLV tag");
     const inPtr = core.putInput(payload);
     const cap = payload.byteLength + prefixLen + 15;
     const out = core.output.ensure(cap);
-    const n = core.exports.flvTag(type, timestamp >>> 0, prefixLen, inPtr, payload.byteLength, out, cap);
+    const n = core.exports.flvTag(type, timestamp, prefixLen, inPtr, payload.byteLength, out, cap);
     if (n < 0) throw new CoreError(n, "FLV tag");
     return core.copyOut(out, n);
   }

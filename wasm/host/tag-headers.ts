@@ -47,11 +47,29 @@ export function fourccValue(fourcc: string): number {
   return v >>> 0;
 }
 
+/** FLV_BAD_ARGUMENT (F_BAD_ARGUMENT in wasm/assembly/status.ts). */
+const F_BAD_ARGUMENT = -32;
+
+/**
+ * A header field as the i32 the core takes. WebAssembly converts numbers with
+ * ToInt32, which truncates 1.5 to 1 and wraps 2**32 + 1 to 1, and the core
+ * would then accept them: a non-integer is API misuse (TypeError), an integer
+ * outside i32 is out of range like any other (FLV_BAD_ARGUMENT).
+ */
+function field(name: string, v: number): number {
+  if (!Number.isInteger(v)) throw new TypeError(`${name} must be an integer, got ${v}`);
+  if (v < -0x80000000 || v > 0x7fffffff) throw new CoreError(F_BAD_ARGUMENT, `${name} ${v}`);
+  return v;
+}
+
 /** Writes a video tag header into the prefix region; returns its length. */
 export function writeVideoHeader(core: Core, h: VideoTagHeader): number {
+  const frameType = field("frameType", h.frameType);
+  const packetType = field("packetType", h.packetType);
+  const cts = field("cts", h.cts);
   const n = h.kind === "avc"
-    ? core.exports.videoHeader(h.frameType, 7, h.packetType, h.cts)
-    : core.exports.videoHeaderEx(h.frameType, h.packetType, fourccValue(h.fourcc), h.cts);
+    ? core.exports.videoHeader(frameType, 7, packetType, cts)
+    : core.exports.videoHeaderEx(frameType, packetType, fourccValue(h.fourcc), cts);
   if (n < 0) throw new CoreError(n, "video tag header");
   return n;
 }
@@ -62,13 +80,16 @@ export function writeAudioHeader(core: Core, h: AudioTagHeader): number {
   switch (h.kind) {
     case "aac":
       // FLV spec E.4.2.1: for AAC, rate is always 3 and type always 1.
-      n = core.exports.audioHeader(10, 3, 1, 1, h.packetType);
+      n = core.exports.audioHeader(10, 3, 1, 1, field("packetType", h.packetType));
       break;
     case "legacy":
-      n = core.exports.audioHeader(h.format, h.rate, h.size, h.channels, h.aacPacketType ?? -1);
+      n = core.exports.audioHeader(
+        field("format", h.format), field("rate", h.rate), field("size", h.size), field("channels", h.channels),
+        h.aacPacketType === undefined ? -1 : field("aacPacketType", h.aacPacketType),
+      );
       break;
     case "ex":
-      n = core.exports.audioHeaderEx(h.packetType, fourccValue(h.fourcc));
+      n = core.exports.audioHeaderEx(field("packetType", h.packetType), fourccValue(h.fourcc));
       break;
   }
   if (n < 0) throw new CoreError(n, "audio tag header");
