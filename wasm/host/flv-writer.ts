@@ -52,6 +52,9 @@ export class FlvWriter {
     const core = this.#core;
     // E.4.1: Timestamp + TimestampExtended form an SI32 of milliseconds. Check
     // here rather than let `>>> 0` wrap -1 to 0xFFFFFFFF or 2**32 to 0.
+    if (!Number.isInteger(type)) throw new TypeError(`FLV tag type must be an integer, got ${type}`);
+    // Checked here too: ToInt32 would turn 2**32 + 9 into 9 for the core.
+    if (type !== TagType.Audio && type !== TagType.Video && type !== TagType.Script) throw new CoreError(F_BAD_ARGUMENT, `FLV tag type ${type}`);
     if (!Number.isInteger(timestamp)) throw new TypeError(`FLV timestamp must be an integer, got ${timestamp}`);
     if (timestamp < 0 || timestamp > 0x7fffffff) throw new CoreError(F_BAD_ARGUMENT, `FLV timestamp ${timestamp}`);
     // DataSize is a UI24: refuse before copying the payload into (and maybe
