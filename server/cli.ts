@@ -2,7 +2,7 @@
  * `golive` command line: `golive serve`, `golive replay` and friends.
  * Parsing is commander's; each subcommand lives in its own module.
  */
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -18,6 +18,15 @@ function packageVersion(): string {
   return "0.0.0";
 }
 
+/** An integer option parser with bounds, for commander. */
+export function intArg(name: string, min: number, max: number): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer ${min}..${max}`);
+    return n;
+  };
+}
+
 /** Builds the command tree; exported for tests. */
 export function buildProgram(): Command {
   const program = new Command("golive")
@@ -29,12 +38,16 @@ export function buildProgram(): Command {
   program
     .command("serve")
     .description("run the bridge: HTTP + WebSocket ingest that publishes to RTMP(S) destinations")
-    .action(() => {
-      process.stderr.write(
-        "golive serve: the bridge is not built yet. The WebAssembly protocol core is done;\n" +
-          "the RTMP client and the bridge are the next milestones (see the README's status section).\n",
-      );
-      process.exitCode = 1;
+    .addOption(new Option("-p, --port <port>", "HTTP/WebSocket port").env("PORT").default(8080).argParser(intArg("--port", 0, 65535)))
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--record-dir <dir>", "where session recordings go", "./recordings")
+    .option("--allow-private", "allow destinations on loopback/private/link-local addresses (local ingest servers)", false)
+    .addOption(new Option("--max-destinations <n>", "destinations per session").default(4).argParser(intArg("--max-destinations", 1, 64)))
+    .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal"]).env("LOG_LEVEL").default("info"))
+    .option("--static-dir <dir>", "serve the demo page from this directory (default: the built dist/web)")
+    .action(async (opts: { port: number; host: string; recordDir: string; allowPrivate: boolean; maxDestinations: number; logLevel: string; staticDir?: string }) => {
+      const { serve } = await import("./serve.js");
+      process.exitCode = await serve({ ...opts, shutdownTimeoutMs: 10_000 });
     });
 
   return program;

@@ -1,0 +1,214 @@
+/**
+ * The bridge process: one HTTP server with the WebSocket ingest at /ingest,
+ * /healthz, /metrics and the demo page at /. Owns every session.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { readFile } from "node:fs/promises";
+import { extname, join, normalize, resolve } from "node:path";
+import { WebSocketServer, type WebSocket } from "ws";
+import { CloseCode, encodeMessage, INGEST_PATH, SUBPROTOCOL } from "../../protocol/wire.js";
+import type { Core } from "../../wasm/host/index.js";
+import { loadCoreNode } from "../../wasm/host/load-node.js";
+import type { Logger } from "../log.js";
+import { BridgeMetrics } from "../metrics.js";
+import type { RtmpPublisherOptions } from "../rtmp/rtmp-connection.js";
+import { addressGuard } from "../security/address-policy.js";
+import { DEFAULT_SESSION_LIMITS, Session, type SessionLimits } from "./session.js";
+
+export interface BridgeOptions {
+  /** Listen address (default 127.0.0.1). */
+  host?: string;
+  /** Listen port (default 8080; 0 = any free port). */
+  port?: number;
+  /** Where recordings go (default ./recordings). */
+  recordDir?: string;
+  /** Allow destinations on loopback/private/link-local addresses (default false). */
+  allowPrivate?: boolean;
+  /** Record sessions that name no destination (default true). */
+  recordWhenNoDestination?: boolean;
+  /** Directory of the built demo page (default dist/web when it exists). */
+  staticDir?: string | undefined;
+  /** Largest WebSocket message, bytes (default maxFrameBytes + 64 KiB). */
+  maxMessageBytes?: number;
+  /** Per-session limits. */
+  limits?: Partial<SessionLimits>;
+  /** Extra options for every RTMP publisher (timeouts, TLS CA). */
+  publisher?: Partial<RtmpPublisherOptions>;
+  logger: Logger;
+  core?: Core;
+}
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+  ".wasm": "application/wasm", ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon",
+};
+
+const PLACEHOLDER = `<!doctype html><meta charset="utf-8"><title>golive</title>
+<h1>golive bridge</h1><p>The bridge is running: WebSocket ingest at <code>${INGEST_PATH}</code>
+(subprotocol <code>${SUBPROTOCOL}</code>), health at <a href="/healthz">/healthz</a>, metrics at
+<a href="/metrics">/metrics</a>. The demo page is not built: run <code>npm run build</code>.</p>`;
+
+export class Bridge {
+  readonly metrics = new BridgeMetrics();
+  readonly sessions = new Set<Session>();
+  readonly #opts: BridgeOptions;
+  readonly #limits: SessionLimits;
+  readonly #log: Logger;
+  #server: Server | undefined;
+  #wss: WebSocketServer | undefined;
+  #core: Core | undefined;
+  #closing = false;
+
+  constructor(options: BridgeOptions) {
+    this.#opts = options;
+    this.#limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
+    this.#log = options.logger;
+  }
+
+  /** The bound address, after listen(). */
+  get address(): AddressInfo {
+    const a = this.#server?.address();
+    if (!a || typeof a === "string") throw new TypeError("bridge is not listening");
+    return a;
+  }
+
+  /** ws://host:port/ingest, after listen(). */
+  get ingestUrl(): string {
+    const { address, port, family } = this.address;
+    const host = family === "IPv6" ? `[${address}]` : address;
+    return `ws://${host}:${port}${INGEST_PATH}`;
+  }
+
+  /** Starts listening; resolves once bound. */
+  async listen(): Promise<void> {
+    this.#core = this.#opts.core ?? (await loadCoreNode());
+    const maxPayload = this.#opts.maxMessageBytes ?? this.#limits.maxFrameBytes + 64 * 1024;
+    this.#wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false });
+    const server = createServer((req, res) => void this.#http(req, res));
+    server.on("upgrade", (req, socket, head) => this.#upgrade(req, socket, head));
+    this.#server = server;
+    await new Promise<void>((resolveListen, reject) => {
+      server.once("error", reject);
+      server.listen(this.#opts.port ?? 8080, this.#opts.host ?? "127.0.0.1", () => {
+        server.off("error", reject);
+        resolveListen();
+      });
+    });
+    this.#log.info({ url: `http://${this.#opts.host ?? "127.0.0.1"}:${this.address.port}/`, ingest: this.ingestUrl }, "golive bridge listening");
+  }
+
+  /** Ends every session (unpublishing cleanly) and stops listening. */
+  async close(reason = "the bridge is shutting down"): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const server = this.#server;
+    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    await Promise.all([...this.sessions].map((s) => s.shutdown(CloseCode.GoingAway, reason)));
+    server?.closeAllConnections();
+    await closed;
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    const refuse = (status: number, text: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    };
+    if (path !== INGEST_PATH) return refuse(404, "Not Found");
+    if (this.#closing) return refuse(503, "Service Unavailable");
+    const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((s) => s.trim());
+    if (!offered.includes(SUBPROTOCOL)) return refuse(400, `WebSocket subprotocol ${SUBPROTOCOL} required`);
+    this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#connection(ws, req));
+  }
+
+  #connection(ws: WebSocket, req: IncomingMessage): void {
+    const remote = req.socket.remoteAddress ?? "";
+    const guard = addressGuard(this.#opts.allowPrivate ?? false);
+    const session: Session = new Session({
+      core: this.#core!,
+      limits: this.#limits,
+      recordDir: resolve(this.#opts.recordDir ?? "recordings"),
+      recordWhenNoDestination: this.#opts.recordWhenNoDestination ?? true,
+      publisher: { ...this.#opts.publisher, ...(guard && { checkAddress: guard }) },
+      send: (message) => {
+        if (ws.readyState === ws.OPEN) ws.send(encodeMessage(message));
+      },
+      close: (code, reason) => {
+        if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason.slice(0, 120));
+      },
+      log: (level, event, fields) => this.#log[level]({ ...fields, remote }, event),
+      onBytesIn: (n) => this.metrics.bytesIn.inc(n),
+      onFrameIn: (kind) => this.metrics.framesIn.inc({ kind }),
+      onBytesOut: (sink, n) => this.metrics.bytesOut.inc({ sink }, n),
+      onFrameOut: (sink, frame) => {
+        this.metrics.framesOut.inc({ sink, kind: frame.kind });
+        this.metrics.frameLatency.observe({ sink }, Number(process.hrtime.bigint() - frame.receivedAt) / 1e9);
+      },
+      onDestinationState: (change) => this.metrics.destinationStates.inc({ state: change.state, code: change.code ?? "" }),
+      onEnded: (s, outcome) => {
+        this.sessions.delete(s);
+        this.metrics.sessionsActive.dec();
+        this.metrics.sessionsEnded.inc({ outcome });
+      },
+    });
+    this.sessions.add(session);
+    this.metrics.sessionsStarted.inc();
+    this.metrics.sessionsActive.inc();
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      if (isBinary) session.handleBinary(data);
+      else session.handleText(data.toString("utf8"));
+    });
+    ws.on("close", () => session.handleClose());
+    ws.on("error", (err) => {
+      // ws reports oversized or malformed frames here, then closes (1009/1002).
+      this.#log.warn({ remote, err: err.message }, "websocket error");
+    });
+  }
+
+  async #http(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://x");
+    try {
+      if (url.pathname === "/healthz") {
+        res.writeHead(this.#closing ? 503 : 200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ status: this.#closing ? "shutting down" : "ok", sessions: this.sessions.size }));
+        return;
+      }
+      if (url.pathname === "/metrics") {
+        res.writeHead(200, { "content-type": this.metrics.registry.contentType });
+        res.end(await this.metrics.registry.metrics());
+        return;
+      }
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        res.writeHead(405).end();
+        return;
+      }
+      const root = this.#opts.staticDir;
+      if (!root) {
+        if (url.pathname === "/") {
+          res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PLACEHOLDER);
+        } else {
+          res.writeHead(404).end("not found");
+        }
+        return;
+      }
+      const rel = normalize(decodeURIComponent(url.pathname)).replace(/^([/\\])+/, "");
+      if (rel.split(/[/\\]/).includes("..")) {
+        res.writeHead(400).end("bad path");
+        return;
+      }
+      const file = join(root, rel === "" ? "index.html" : rel);
+      const body = await readFile(file).catch(() => undefined);
+      if (!body) {
+        res.writeHead(404).end("not found");
+        return;
+      }
+      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
+      res.end(body);
+    } catch (err) {
+      this.#log.error({ err: err instanceof Error ? err.message : String(err) }, "http handler failed");
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    }
+  }
+}

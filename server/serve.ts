@@ -1,0 +1,67 @@
+/**
+ * `golive serve`: runs the bridge until SIGINT/SIGTERM, then ends every
+ * session cleanly (destinations unpublish) within a bound and exits.
+ */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Bridge, type BridgeOptions } from "./bridge/bridge.js";
+import { createLogger } from "./log.js";
+
+export interface ServeOptions {
+  port: number;
+  host: string;
+  recordDir: string;
+  allowPrivate: boolean;
+  maxDestinations: number;
+  logLevel: string;
+  staticDir?: string;
+  /** Bound on shutdown, ms. */
+  shutdownTimeoutMs: number;
+}
+
+/** The built demo page, if any (dist/web next to dist/server). */
+function defaultStaticDir(): string | undefined {
+  for (const rel of ["../web", "../../dist/web"]) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(`${dir}/index.html`)) return dir;
+  }
+  return undefined;
+}
+
+/** Starts the bridge; resolves with the exit code after a signal. */
+export async function serve(options: ServeOptions): Promise<number> {
+  const logger = createLogger({ level: options.logLevel });
+  const bridgeOptions: BridgeOptions = {
+    host: options.host,
+    port: options.port,
+    recordDir: options.recordDir,
+    allowPrivate: options.allowPrivate,
+    staticDir: options.staticDir ?? defaultStaticDir(),
+    limits: { maxDestinations: options.maxDestinations },
+    logger,
+  };
+  const bridge = new Bridge(bridgeOptions);
+  try {
+    await bridge.listen();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === "EADDRINUSE" ? `port ${options.port} is already in use (try --port)` : e.message;
+    process.stderr.write(`golive serve: cannot listen on ${options.host}:${options.port}: ${why}\n`);
+    return 1;
+  }
+  process.stderr.write(`golive bridge on http://${options.host}:${bridge.address.port}/  (ingest ${bridge.ingestUrl})\n`);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  logger.info({ signal }, "shutting down");
+  const timer = setTimeout(() => {
+    logger.error("shutdown took too long; exiting");
+    process.exit(1);
+  }, options.shutdownTimeoutMs);
+  timer.unref();
+  await bridge.close();
+  clearTimeout(timer);
+  logger.info("bye");
+  return 0;
+}
