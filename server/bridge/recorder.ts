@@ -31,6 +31,7 @@ export class Recorder implements Sink {
   #tracks: TrackSet | undefined;
   #sentGeneration = -1;
   #started = false;
+  #videoStarted = false;
   #framesSent = 0;
   #framesDropped = 0;
   #bytes = 0;
@@ -72,11 +73,15 @@ export class Recorder implements Sink {
   send(frame: SessionFrame): void {
     // Writes queue in the stream until the file is open.
     if (!this.#file || (this.#state !== "live" && this.#state !== "connecting")) return;
-    if (!this.#started) {
+    if (frame.kind === "video" && !this.#videoStarted) {
       if (!startsStream(frame, this.#tracks)) {
         this.#framesDropped++;
         return;
       }
+      this.#videoStarted = true;
+    }
+    const first = !this.#started;
+    if (first) {
       this.#started = true;
       const t = this.#tracks;
       this.#out(this.#flv.header(Boolean(t?.audio), Boolean(t?.video)));
@@ -84,7 +89,9 @@ export class Recorder implements Sink {
     const tracks = this.#tracks;
     if (tracks && tracks.generation !== this.#sentGeneration) {
       this.#sentGeneration = tracks.generation;
-      const ts = frame.dtsMs;
+      // The file's first onMetaData must be at time 0: FFmpeg reads a script
+      // tag at any other time as a data packet, not as metadata.
+      const ts = first ? 0 : frame.dtsMs;
       this.#out(this.#flv.tag(TagType.Script, ts, encodeAmf0(this.#opts.core, ["onMetaData", new EcmaArray(tracks.metadata)])));
       if (tracks.video) this.#out(this.#flv.videoTag(ts, { kind: "avc", frameType: 1, packetType: 0, cts: 0 }, tracks.video.config));
       if (tracks.audio) this.#out(this.#flv.audioTag(ts, { kind: "aac", packetType: 0 }, tracks.audio.config));

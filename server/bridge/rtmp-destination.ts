@@ -11,7 +11,7 @@ import { RtmpError } from "../rtmp/rtmp-errors.js";
 import { RtmpPublisher, type RtmpPublisherOptions } from "../rtmp/rtmp-connection.js";
 import type { RtmpUrl } from "../rtmp/rtmp-url.js";
 import type { SessionFrame, TrackSet } from "./media-types.js";
-import { startsStream, type Sink, type SinkEvents } from "./sink.js";
+import { isRandomAccess, startsStream, type Sink, type SinkEvents } from "./sink.js";
 
 export interface RtmpDestinationOptions {
   id: string;
@@ -34,8 +34,10 @@ export class RtmpDestination implements Sink {
   /** Generation of the tracks last sent upstream (-1: none yet). */
   #sentGeneration = -1;
   #started = false;
+  #videoStarted = false;
   #pending: SessionFrame[] = [];
   #pendingBytes = 0;
+  #pendingHasVideo = false;
   #framesSent = 0;
   #framesDropped = 0;
   #bytesReported = 0;
@@ -103,14 +105,20 @@ export class RtmpDestination implements Sink {
   }
 
   #keep(frame: SessionFrame): void {
-    if (this.#pending.length === 0 && !startsStream(frame, this.#tracks)) return;
+    if (frame.kind === "video" && !this.#pendingHasVideo) {
+      if (!startsStream(frame, this.#tracks)) {
+        this.#framesDropped++;
+        return;
+      }
+      this.#pendingHasVideo = true;
+    }
     this.#pending.push(frame);
     this.#pendingBytes += frame.payload.byteLength;
     const max = this.#opts.maxPendingBytes ?? 32 * 1024 * 1024;
     if (this.#pendingBytes > max) {
       // Keep from the newest keyframe only: the ingest starts later, cleanly.
       let cut = this.#pending.length - 1;
-      while (cut > 0 && !startsStream(this.#pending[cut]!, this.#tracks)) cut--;
+      while (cut > 0 && !isRandomAccess(this.#pending[cut]!, this.#tracks)) cut--;
       const dropped = this.#pending.splice(0, cut);
       this.#framesDropped += dropped.length;
       for (const f of dropped) this.#pendingBytes -= f.payload.byteLength;
@@ -139,13 +147,14 @@ export class RtmpDestination implements Sink {
 
   #write(frame: SessionFrame): void {
     try {
-      if (!this.#started) {
+      if (frame.kind === "video" && !this.#videoStarted) {
         if (!startsStream(frame, this.#tracks)) {
           this.#framesDropped++;
           return;
         }
-        this.#started = true;
+        this.#videoStarted = true;
       }
+      this.#started = true;
       if (this.#tracks && this.#tracks.generation !== this.#sentGeneration) this.#sendHeaders();
       if (frame.kind === "video") {
         this.#publisher.sendVideo(frame.dtsMs, { kind: "avc", frameType: frame.keyframe ? 1 : 2, packetType: 1, cts: frame.ctsMs }, frame.payload);

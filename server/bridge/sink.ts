@@ -41,11 +41,17 @@ export interface SinkEvents {
 }
 
 /**
- * Start-of-stream gate shared by sinks: the first frame a sink writes is a
- * video keyframe (or, without video, the first audio frame); everything
- * before it is skipped.
+ * Start-of-stream gate shared by sinks: video starts at a keyframe (earlier
+ * inter frames cannot be decoded and are skipped); audio needs no gate and
+ * passes from the first frame, so nothing audible is lost.
  */
 export function startsStream(frame: SessionFrame, tracks: TrackSet | undefined): boolean {
+  if (frame.kind === "audio" || !tracks?.video) return true;
+  return frame.keyframe;
+}
+
+/** A point a sink may (re)start from: a video keyframe, or any frame without video. */
+export function isRandomAccess(frame: SessionFrame, tracks: TrackSet | undefined): boolean {
   if (tracks?.video) return frame.kind === "video" && frame.keyframe;
   return true;
 }

@@ -126,21 +126,17 @@ export function chunkWrite(
   const chunkSize = load<u32>(w);
   const ucsid = <u32>csid;
   let slot = findSlot(w, ucsid);
-  if (slot == 0) {
-    const n = load<u32>(w, 4);
-    if (n >= MAX_CSIDS) return W_TOO_MANY_CSIDS;
-    slot = w + 8 + <usize>n * SLOT_SIZE;
-    store<u32>(slot, ucsid);
-    store<u32>(slot, 0, 24); // no F_KNOWN: the first header will be fmt 0
-    store<u32>(w, n + 1, 4);
-  }
-  const prevTs = load<u32>(slot, 4);
-  const prevField = load<u32>(slot, 8);
-  const prevLen = load<u32>(slot, 12);
-  const prevType = load<u32>(slot, 16);
-  const prevStream = load<u32>(slot, 20);
-  const prevFlags = load<u32>(slot, 24);
-  const known = (prevFlags & F_KNOWN) != 0;
+  // A new csid's slot is claimed only once the write is sure to succeed (a
+  // failed write must leave no trace, not even a used-up slot).
+  const n = load<u32>(w, 4);
+  if (slot == 0 && n >= MAX_CSIDS) return W_TOO_MANY_CSIDS;
+  const known = slot != 0 && (load<u32>(slot, 24) & F_KNOWN) != 0;
+  const prevTs = known ? load<u32>(slot, 4) : 0;
+  const prevField = known ? load<u32>(slot, 8) : 0;
+  const prevLen = known ? load<u32>(slot, 12) : 0;
+  const prevType = known ? load<u32>(slot, 16) : 0;
+  const prevStream = known ? load<u32>(slot, 20) : 0;
+  const prevFlags = known ? load<u32>(slot, 24) : 0;
 
   // Pick the header form (see the file comment).
   let fmt: u32 = 0;
@@ -211,6 +207,11 @@ export function chunkWrite(
     room = chunkSize;
   }
 
+  if (slot == 0) {
+    slot = w + 8 + <usize>n * SLOT_SIZE;
+    store<u32>(slot, ucsid);
+    store<u32>(w, n + 1, 4);
+  }
   store<u32>(slot, timestamp, 4);
   store<u32>(slot, field, 8);
   store<u32>(slot, total, 12);

@@ -92,11 +92,20 @@ export class ChunkWriter {
   #write(csid: number, type: number, streamId: number, timestamp: number, prefixLen: number, payload: Uint8Array): Uint8Array {
     const core = this.#core;
     const handle = this.#live();
+    if (!Number.isInteger(csid)) throw new TypeError(`chunk stream id must be an integer, got ${csid}`);
+    if (!Number.isInteger(type)) throw new TypeError(`message type must be an integer, got ${type}`);
+    if (!Number.isInteger(streamId) || streamId < 0 || streamId > 0xffffffff) {
+      throw new TypeError(`message stream id must be an integer 0..0xFFFFFFFF, got ${streamId}`);
+    }
     const len = payload.byteLength;
     const inPtr = core.putInput(payload);
     const cap = chunkedSizeBound(len + prefixLen, this.#chunkSize);
     const outPtr = core.output.ensure(cap);
-    const n = core.exports.chunkWrite(handle, csid, type, streamId >>> 0, timestamp >>> 0, prefixLen, inPtr, len, outPtr, cap);
+    // The core range-checks csid and type; int32() keeps out-of-range values
+    // out of range (ToInt32 alone would turn csid 2^32 + 3 into csid 3).
+    const n = core.exports.chunkWrite(
+      handle, int32(csid), int32(type), streamId, timestamp >>> 0, prefixLen, inPtr, len, outPtr, cap,
+    );
     this.#check(n, "chunk write");
     return core.copyOut(outPtr, n);
   }
@@ -109,6 +118,11 @@ export class ChunkWriter {
   #check(status: number, context: string): void {
     if (status < 0) throw new CoreError(status, context);
   }
+}
+
+/** An integer as an i32 argument, or -1 (refused by the core) if it does not fit. */
+function int32(v: number): number {
+  return v >= -0x80000000 && v <= 0x7fffffff ? v : -1;
 }
 
 function validateChunkSize(size: number): void {
