@@ -17,7 +17,7 @@
  * place, `#fail`, which reports once.
  */
 import {
-  ChunkReader, ChunkWriter, CoreError, decodeAmf0, MessageType,
+  ChunkReader, ChunkWriter, CoreError, decodeAmf0, EcmaArray, MessageType,
   type AmfValue, type AudioTagHeader, type Core, type RtmpMessage, type VideoTagHeader,
 } from "../../wasm/host/index.js";
 import { RtmpError, RtmpErrorCode } from "./rtmp-errors.js";
@@ -174,7 +174,9 @@ export class RtmpPublishClient {
   sendMetadata(metadata: Record<string, AmfValue>): void {
     this.#requireLive();
     const body = genSetDataFrame(this.#core, metadata);
-    this.#sink.send(this.#writer.write(Csid.Data, MessageType.DataAmf0, this.#streamId, 0, body), 0);
+    // Not media: no mediaTimestamp, or a mid-stream update at time 0 would
+    // make the connection's queuedMs read 0 while media is backed up.
+    this.#sink.send(this.#writer.write(Csid.Data, MessageType.DataAmf0, this.#streamId, 0, body));
   }
 
   /** Sends one video message (sequence header or frame). Timestamp in ms. */
@@ -435,20 +437,30 @@ export class RtmpPublishClient {
   }
 }
 
-/** The info object of a _result/_error/onStatus: the first object after the command object. */
+/**
+ * The info object of a _result/_error/onStatus: the first object from the
+ * command object on that has a `code`, else the first object. A connect
+ * _result/_error puts the properties object (fmsVer, capabilities) before
+ * the info object, so "the first object" alone would miss its code.
+ */
 function infoObject(values: AmfValue[]): Record<string, AmfValue> | undefined {
+  let first: Record<string, AmfValue> | undefined;
   for (let i = 2; i < values.length; i++) {
     const v = values[i];
     if (v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date)) {
-      return ("entries" in v && typeof v.entries === "object" ? v.entries : v) as Record<string, AmfValue>;
+      const obj = (v instanceof EcmaArray ? v.entries : v) as Record<string, AmfValue>;
+      if (typeof obj.code === "string") return obj;
+      first ??= obj;
     }
   }
-  return undefined;
+  return first;
 }
 
 function describeInfo(info: Record<string, AmfValue> | undefined, url: RtmpUrl): string {
   if (!info) return "";
-  const code = typeof info.code === "string" ? info.code : "";
+  // Both come from the server and either may echo the stream key: redact
+  // before cutting, so that no part of the key survives the cut.
+  const code = typeof info.code === "string" ? redact(info.code, url.streamName) : "";
   const description = typeof info.description === "string" ? redact(info.description, url.streamName) : "";
   const parts = [code, description].filter((s) => s.length > 0).map((s) => s.slice(0, 200));
   return parts.length > 0 ? ` (${parts.join(": ")})` : "";

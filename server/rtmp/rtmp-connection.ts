@@ -52,7 +52,7 @@ export interface RtmpPublisherStats {
 export interface RtmpPublisherEvents {
   state: [PublishState];
   warning: [string];
-  /** The socket drained below the high-water mark. */
+  /** The queue emptied after a send* returned false (as a Node stream's "drain"). */
   drain: [];
   /** Failure after publish() resolved (before that, publish() rejects). */
   error: [RtmpError];
@@ -77,9 +77,15 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   #lastMediaTs = 0;
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
+  /** close() or destroy() was called: a pending or later publish() must not go on. */
+  #stopRequested = false;
+  /** A send* returned false: "drain" is due when the queue empties. */
+  #needDrain = false;
 
   constructor(options: RtmpPublisherOptions) {
     super();
+    const hwm = options.highWaterMark;
+    if (hwm !== undefined && (!Number.isInteger(hwm) || hwm < 1)) throw new TypeError(`highWaterMark must be a positive integer, got ${hwm}`);
     this.url = typeof options.url === "string" ? parseRtmpUrl(options.url, options.streamKey) : options.url;
     this.#options = options;
   }
@@ -95,15 +101,25 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
 
   /** Milliseconds of media between the oldest unsent media message and the newest. */
   get queuedMs(): number {
+    this.#dropFlushedMarks();
+    const marks = this.#mediaMarks;
+    if (this.#markHead >= marks.length) return 0;
+    return Math.max(0, this.#lastMediaTs - marks[this.#markHead + 1]!);
+  }
+
+  /**
+   * Forgets the marks of media messages the kernel has taken. Runs on every
+   * write too, so the marks stay bounded by what is queued even when nobody
+   * reads queuedMs.
+   */
+  #dropFlushedMarks(): void {
     const flushed = this.#bytesQueuedTotal - this.queuedBytes;
     const marks = this.#mediaMarks;
     while (this.#markHead < marks.length && marks[this.#markHead]! <= flushed) this.#markHead += 2;
-    if (this.#markHead > 1024) {
+    if (this.#markHead >= 1024) {
       marks.splice(0, this.#markHead);
       this.#markHead = 0;
     }
-    if (this.#markHead >= marks.length) return 0;
-    return Math.max(0, this.#lastMediaTs - marks[this.#markHead + 1]!);
   }
 
   stats(): RtmpPublisherStats {
@@ -124,6 +140,11 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     const connectTimeout = this.#options.connectTimeoutMs ?? 10_000;
     const handshakeTimeout = this.#options.handshakeTimeoutMs ?? 10_000;
     const startTimeout = this.#options.startTimeoutMs ?? 15_000;
+    if (this.#stopRequested) {
+      // close() or destroy() came while the core was loading.
+      this.#state = "closed";
+      throw notLiveClosed(this.url);
+    }
 
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -141,6 +162,10 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
           if (s === "live") {
             this.#clearTimers();
             settle();
+          } else if (s === "closed") {
+            // close()/destroy() before live: publish() must not stay pending.
+            this.#clearTimers();
+            settle(notLiveClosed(this.url));
           }
           this.emit("state", s);
         },
@@ -176,14 +201,18 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
         client.start();
       });
       socket.on("data", (chunk: Buffer) => client.receive(chunk));
-      socket.on("drain", () => this.emit("drain"));
-      socket.on("error", (err: NodeJS.ErrnoException) => client.abort(socketError(err, this.url)));
+      socket.on("error", (err: NodeJS.ErrnoException) => {
+        // A reset in answer to publish is the same refusal as a close (a
+        // server that closes with our bytes unread sends RST, not FIN).
+        const reset = err.code === "ECONNRESET" || err.code === "EPIPE";
+        client.abort(reset && client.state === "publishing" ? rejectedByClose() : socketError(err, this.url));
+      });
       socket.on("close", () => {
         this.#clearTimers();
         if (client.state === "publishing") {
           // nginx-rtmp's on_publish denial, YouTube and Twitch with a wrong
           // key all answer publish by closing the connection.
-          client.abort(new RtmpError(RtmpErrorCode.PublishRejected, "the server rejected the stream key (it closed the connection in answer to publish)"));
+          client.abort(rejectedByClose());
         } else if (client.state !== "closed" && client.state !== "failed") {
           const during = client.state === "live" ? "" : ` during ${client.state}`;
           client.abort(new RtmpError(RtmpErrorCode.ServerClosed, `the server closed the connection${during}`));
@@ -217,6 +246,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
    * Resolves when the socket is closed (bounded by `timeoutMs`, default 5 s).
    */
   async close(timeoutMs = 5_000): Promise<void> {
+    this.#stopRequested = true;
     const socket = this.#socket;
     if (!socket || this.#closed) {
       this.#client?.close();
@@ -236,10 +266,17 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     });
   }
 
-  /** Closes at once without unpublishing. */
+  /**
+   * Closes at once without unpublishing. A pending publish() rejects with
+   * RTMP_NOT_LIVE; no "error" event follows (the close was ours, not the
+   * server's).
+   */
   destroy(): void {
+    this.#stopRequested = true;
     this.#clearTimers();
+    // Destroy first: the client's FCUnpublish/deleteStream then go nowhere.
     this.#socket?.destroy();
+    this.#client?.close();
   }
 
   #live(): RtmpPublishClient {
@@ -249,8 +286,28 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     return this.#client;
   }
 
+  /** After a send: false (and a "drain" owed) when the queue is at or over the high-water mark. */
   #underHighWater(): boolean {
-    return this.queuedBytes < (this.#options.highWaterMark ?? 1024 * 1024);
+    if (this.queuedBytes < this.#highWaterMark()) return true;
+    this.#needDrain = true;
+    return false;
+  }
+
+  /**
+   * Write callback: a message reached the kernel. "drain" is ours, not the
+   * socket's: the socket's comes only when its own write() returned false,
+   * at its own 16 KiB high-water mark, so with a lower highWaterMark it would
+   * never come and with a higher one it would come when nobody waits.
+   */
+  readonly #onFlushed = (): void => {
+    if (this.#needDrain && this.queuedBytes === 0 && this.#socket?.destroyed === false) {
+      this.#needDrain = false;
+      this.emit("drain");
+    }
+  };
+
+  #highWaterMark(): number {
+    return this.#options.highWaterMark ?? 1024 * 1024;
   }
 
   #openSocket(): net.Socket {
@@ -278,7 +335,8 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
       this.#mediaMarks.push(this.#bytesQueuedTotal, mediaTs);
       this.#lastMediaTs = mediaTs;
     }
-    socket.write(bytes);
+    socket.write(bytes, this.#onFlushed);
+    this.#dropFlushedMarks();
   }
 
   #failed(err: RtmpError, settled: boolean, settle: (err?: RtmpError) => void): void {
@@ -298,6 +356,16 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   get error(): RtmpError | undefined {
     return this.#error;
   }
+}
+
+/** publish() settled by close() or destroy() before the server accepted it. */
+function notLiveClosed(url: RtmpUrl): RtmpError {
+  return new RtmpError(RtmpErrorCode.NotLive, `the publish to ${url.redacted} was closed before the server accepted it`);
+}
+
+/** The server closed or reset the connection in answer to publish. */
+function rejectedByClose(): RtmpError {
+  return new RtmpError(RtmpErrorCode.PublishRejected, "the server rejected the stream key (it closed the connection in answer to publish)");
 }
 
 const TLS_CODES = new Set([

@@ -90,14 +90,16 @@ export function parseRtmpUrl(input: string, streamKey?: string): RtmpUrl {
   let host: string;
   let portText: string | undefined;
   let hostForUrl: string;
-  const v6 = /^\[([0-9a-fA-F:.]+)\](?::(\d*))?$/.exec(authority);
+  // The port is matched loosely (anything after the colon) so that a bad one
+  // is reported as a bad port, not as a malformed host.
+  const v6 = /^\[([0-9a-fA-F:.]+)\](?::(.*))?$/.exec(authority);
   if (v6) {
     host = v6[1]!.toLowerCase();
     portText = v6[2];
     hostForUrl = `[${host}]`;
   } else {
-    const hp = /^([^:]*)(?::(\d*))?$/.exec(authority);
-    if (!hp) throw bad("the stream URL has a malformed host");
+    const hp = /^([^:]*)(?::(.*))?$/.exec(authority);
+    if (!hp) throw bad("the stream URL has a malformed host (an IPv6 address goes in brackets: rtmp://[::1]/app/key)");
     host = hp[1]!.toLowerCase();
     portText = hp[2];
     hostForUrl = host;
@@ -107,6 +109,7 @@ export function parseRtmpUrl(input: string, streamKey?: string): RtmpUrl {
   let port = scheme === "rtmps" ? 443 : 1935;
   if (portText !== undefined) {
     if (portText === "") throw bad("the stream URL has an empty port");
+    if (!/^\d+$/.test(portText)) throw bad("the stream URL's port must be a number 1..65535");
     port = Number(portText);
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw bad("the stream URL's port must be 1..65535");
   }
@@ -127,7 +130,9 @@ export function parseRtmpUrl(input: string, streamKey?: string): RtmpUrl {
     app = segments.slice(0, appParts).join("/");
     name = segments.slice(appParts).join("/") + query;
   }
-  if (/\s/.test(app) || hasControlCharacter(app) || hasControlCharacter(name)) {
+  // Stream keys never contain whitespace: one inside is a paste accident
+  // (two fields run together, a line break) that the server would reject.
+  if (/\s/.test(app) || /\s/.test(name) || hasControlCharacter(app) || hasControlCharacter(name)) {
     throw bad("the stream URL contains control characters or spaces");
   }
   const tcUrl = `${scheme}://${hostForUrl}${portText !== undefined ? `:${port}` : ""}/${app}`;
