@@ -10,7 +10,8 @@
  * As in FFmpeg's rtmp_open: with two path segments the first is the app; with
  * three or more the first two are app/instance and the rest is the stream
  * name. The query string stays part of the stream name (Facebook and others
- * put per-stream parameters there). tcUrl is scheme://host[:port]/app as the
+ * put per-stream parameters there); when the key is given apart, a query on
+ * the server URL stays with the app (YouTube's backup ingest "live2?backup=1"). tcUrl is scheme://host[:port]/app as the
  * person wrote it, as OBS sends it.
  *
  * The stream name is a secret. `RtmpUrl` shows it only through `streamName`;
@@ -119,9 +120,10 @@ export function parseRtmpUrl(input: string, streamKey?: string): RtmpUrl {
   let name: string;
   if (streamKey !== undefined) {
     if (segments.length === 0) throw bad("the stream URL has no application: expected rtmp://host/app");
-    app = segments.join("/");
+    // A server URL's query belongs to the app, as OBS and librtmp send it:
+    // YouTube's backup ingest is rtmp://b.rtmp.youtube.com/live2?backup=1.
+    app = segments.join("/") + query;
     name = streamKey.trim();
-    if (query) throw bad("put the query string in the stream key, not in the server URL");
     if (!name) throw bad("the stream key is empty");
   } else {
     if (segments.length === 0) throw bad("the stream URL has no application: expected rtmp://host/app/streamKey");

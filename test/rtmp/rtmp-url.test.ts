@@ -157,11 +157,12 @@ describe("parseRtmpUrl: malformed URLs are RTMP_BAD_URL with a clear message", (
     expect(err.message).not.toContain(KEY);
   });
 
-  it("refuses a query on the server URL when the key is separate", () => {
-    const err = urlError("rtmp://h/live?x=1", KEY);
-    expect(err.code).toBe(RtmpErrorCode.BadUrl);
-    expect(err.message).toMatch(/query string/);
-    expect(err.message).not.toContain(KEY);
+  it("YouTube's backup ingest: a query on the server URL stays with the app when the key is separate", () => {
+    const url = parseRtmpUrl("rtmp://b.rtmp.youtube.com/live2?backup=1", KEY);
+    expect(url.app).toBe("live2?backup=1");
+    expect(url.tcUrl).toBe("rtmp://b.rtmp.youtube.com/live2?backup=1");
+    expect(url.streamName).toBe(KEY);
+    expect(url.redacted).not.toContain(KEY);
   });
 
   it("a space inside a separately given key is refused too", () => {
