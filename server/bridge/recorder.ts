@@ -4,8 +4,7 @@
  * plays up to its last complete tag. Starts at the first keyframe, like the
  * RTMP destinations, with onMetaData and sequence headers first.
  */
-import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { basename, join } from "node:path";
 import type { DestinationState, DestinationStats } from "../../protocol/wire.js";
 import { EcmaArray, encodeAmf0, FlvWriter, TagType, type Core } from "../../wasm/host/index.js";
@@ -50,20 +49,22 @@ export class Recorder implements Sink {
 
   start(): void {
     this.#opts.events.state(this, { state: "connecting" });
-    mkdir(this.#opts.dir, { recursive: true }).then(
-      () => {
-        if (this.#state !== "connecting") return;
-        const file = createWriteStream(this.path, { flags: "wx" });
-        file.on("error", (err) => this.#fail(err));
-        file.on("open", () => {
-          if (this.#state !== "connecting") return;
-          this.#state = "live";
-          this.#opts.events.state(this, { state: "live" });
-        });
-        this.#file = file;
-      },
-      (err: unknown) => this.#fail(err),
-    );
+    try {
+      // Synchronous on purpose: the stream must exist before the first frame
+      // arrives; it buffers writes until the file is open.
+      mkdirSync(this.#opts.dir, { recursive: true });
+    } catch (err) {
+      this.#fail(err);
+      return;
+    }
+    const file = createWriteStream(this.path, { flags: "wx" });
+    file.on("error", (err) => this.#fail(err));
+    file.on("open", () => {
+      if (this.#state !== "connecting") return;
+      this.#state = "live";
+      this.#opts.events.state(this, { state: "live" });
+    });
+    this.#file = file;
   }
 
   setTracks(tracks: TrackSet): void {

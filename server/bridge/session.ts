@@ -248,13 +248,13 @@ export class Session {
     }
     this.#host.onFrameIn?.(track.kind);
     this.#t0 ??= frame.timestampUs;
-    if (frame.timestampUs < this.#t0) {
-      this.#framesBeforeStart++; // e.g. audio captured just before the first video frame
-      return;
-    }
     let dtsMs = Math.round((frame.timestampUs - this.#t0) / 1000);
     const ptsMs = Math.round((frame.timestampUs + frame.compositionUs - this.#t0) / 1000);
     const last = this.#lastDts.get(frame.track);
+    if (last === undefined && dtsMs < 0) {
+      this.#framesBeforeStart++; // e.g. audio captured just before the first video frame
+      return;
+    }
     if (last !== undefined && dtsMs < last) {
       if (last - dtsMs > this.#host.limits.timestampToleranceMs) {
         throw new WireError(WireErrorCode.TimeWentBackwards, `track ${frame.track} went back in time by ${last - dtsMs} ms (tolerance ${this.#host.limits.timestampToleranceMs} ms)`);
