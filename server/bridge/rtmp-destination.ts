@@ -41,6 +41,7 @@ export class RtmpDestination implements Sink {
   #framesSent = 0;
   #framesDropped = 0;
   #bytesReported = 0;
+  #publishing: Promise<void> = Promise.resolve();
 
   constructor(options: RtmpDestinationOptions) {
     this.id = options.id;
@@ -56,7 +57,7 @@ export class RtmpDestination implements Sink {
   start(): void {
     this.#opts.events.state(this, { state: "connecting" });
     this.#publisher.on("error", (err) => this.#fail(err));
-    this.#publisher.publish().then(
+    this.#publishing = this.#publisher.publish().then(
       () => {
         if (this.#state !== "connecting") return;
         this.#setState({ state: "live" });
@@ -82,11 +83,15 @@ export class RtmpDestination implements Sink {
 
   async stop(): Promise<void> {
     if (this.#state === "ended" || this.#state === "failed") return;
-    const wasLive = this.#state === "live";
+    if (this.#state === "connecting") {
+      // Deliver what the client already sent: finish connecting (bounded by
+      // the publisher's start timeout), flush, then unpublish.
+      await this.#publishing;
+      if (this.#state !== "live") return;
+    }
     this.#state = "ended";
     this.#pending = [];
-    if (wasLive) await this.#publisher.close().catch(() => undefined);
-    else this.#publisher.destroy();
+    await this.#publisher.close().catch(() => undefined);
     this.#opts.events.state(this, { state: "ended" });
   }
 
