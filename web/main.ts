@@ -11,7 +11,7 @@ async function selfCheck(): Promise<string> {
   const [message] = reader.push(writer.write(3, MessageType.CommandAmf0, 0, 0, command));
   if (!message) throw new Error("no message read back");
   const [name] = decodeAmf0(core, message.payload);
-  if (name !== "connect") throw new Error(`read back ${String(name)}`);
+  if (name !== "connect") throw new Error(`read back ${JSON.stringify(name) ?? "nothing"}`);
   return `OK (${command.byteLength}-byte connect command encoded, chunked and read back)`;
 }
 

@@ -87,7 +87,7 @@ export class RtmpDestination implements Sink {
       // Deliver what the client already sent: finish connecting (bounded by
       // the publisher's start timeout), flush, then unpublish.
       await this.#publishing;
-      if (this.#state !== "live") return;
+      if ((this.#state as DestinationState) !== "live") return;
     }
     this.#state = "ended";
     this.#pending = [];
