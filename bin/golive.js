@@ -8,6 +8,5 @@ if (!existsSync(cli)) {
   process.stderr.write("golive is not built: run `npm run build` (npm start does it for you)\n");
   process.exit(1);
 }
-/** @type {{ main: (argv: string[]) => Promise<number> }} */
-const mod = /** @type {never} */ (await import(cli.href));
-process.exitCode = await mod.main(process.argv);
+const { main } = await import(cli.href);
+process.exitCode = await main(process.argv);
