@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from "node:events";
 import net from "node:net";
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
 import tls from "node:tls";
 import type { AmfValue, AudioTagHeader, Core, VideoTagHeader } from "../../wasm/host/index.js";
 import { loadCoreNode } from "../../wasm/host/load-node.js";
@@ -174,6 +175,18 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
       });
       this.#client = client;
 
+      // The address policy runs before any packet leaves: on an IP literal
+      // here, on names inside the lookup, and again on the connected peer.
+      const check = this.#options.checkAddress;
+      if (check && net.isIP(this.url.host) !== 0) {
+        try {
+          check(this.url.host, net.isIP(this.url.host) === 6 ? "IPv6" : "IPv4");
+        } catch (err) {
+          this.#state = "failed";
+          settle(notAllowed(err));
+          return;
+        }
+      }
       const socket = this.#openSocket();
       this.#socket = socket;
       this.#timers.push(setTimeout(() => {
@@ -185,7 +198,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
         try {
           this.#options.checkAddress?.(socket.remoteAddress ?? "", socket.remoteFamily ?? "");
         } catch (err) {
-          client.abort(err instanceof RtmpError ? err : new RtmpError("DEST_NOT_ALLOWED", err instanceof Error ? err.message : String(err)));
+          client.abort(notAllowed(err));
           return;
         }
         this.#timers.push(setTimeout(() => {
@@ -312,7 +325,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
 
   #openSocket(): net.Socket {
     const { host, port } = this.url;
-    const lookup = this.#options.lookup;
+    const lookup = checkedLookup(this.#options.lookup, this.#options.checkAddress);
     if (this.url.tls) {
       const isIp = net.isIP(host) !== 0;
       return tls.connect({
@@ -366,6 +379,34 @@ function notLiveClosed(url: RtmpUrl): RtmpError {
 /** The server closed or reset the connection in answer to publish. */
 function rejectedByClose(): RtmpError {
   return new RtmpError(RtmpErrorCode.PublishRejected, "the server rejected the stream key (it closed the connection in answer to publish)");
+}
+
+/** The refusal of the address policy as an RtmpError (code DEST_NOT_ALLOWED). */
+function notAllowed(err: unknown): RtmpError {
+  if (err instanceof RtmpError) return err;
+  return new RtmpError("DEST_NOT_ALLOWED", err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+/**
+ * Wraps a lookup so that every address it returns passes `check` before the
+ * socket connects to it; a refused address fails the lookup with
+ * DEST_NOT_ALLOWED, so no packet is sent to it.
+ */
+function checkedLookup(lookup: net.LookupFunction | undefined, check: ((address: string, family: string) => void) | undefined): net.LookupFunction | undefined {
+  if (!check) return lookup;
+  const base = lookup ?? (dnsLookup as unknown as net.LookupFunction);
+  return ((hostname: string, options: LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
+    base(hostname, options, (err, address, family) => {
+      if (err) return callback(err, address, family);
+      const list: LookupAddress[] = Array.isArray(address) ? address : [{ address, family: family ?? 4 }];
+      try {
+        for (const a of list) check(a.address, a.family === 6 ? "IPv6" : "IPv4");
+      } catch (refusal) {
+        return callback(notAllowed(refusal), address, family);
+      }
+      callback(null, address, family);
+    });
+  }) as net.LookupFunction;
 }
 
 const TLS_CODES = new Set([
