@@ -80,7 +80,7 @@ export const WireErrorCode = {
 export interface DestinationRequest {
   /** Client-chosen id, unique in the session: [A-Za-z0-9_.-]{1,64}. */
   id: string;
-  /** rtmp(s)://host[:port]/app[/instance][/key] */
+  /** rtmp(s)://host[:port]/app[/instance][/key]; "" (or absent on the wire) = the token's destination with this id. */
   url: string;
   /** Stream key, when not already the last path segment of url. */
   key?: string;
@@ -318,7 +318,8 @@ function parseStart(m: Json): StartMessage {
     if (!ID_PATTERN.test(id)) throw bad(`destinations[${i}].id must match [A-Za-z0-9_.-]{1,64}`);
     if (ids.has(id)) throw bad(`destinations[${i}].id "${id}" is used twice`);
     ids.add(id);
-    const url = str(dj, "url", { max: 2048 })!;
+    // Without url, the destination is the one the token grants under this id.
+    const url = str(dj, "url", { optional: true, max: 2048 }) ?? "";
     const key = str(dj, "key", { optional: true, max: 2048 });
     return key === undefined ? { id, url } : { id, url, key };
   });

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { createRequire } from "node:module";
+import type { ReplayCommandOptions } from "./replay-command.js";
 
 const require = createRequire(import.meta.url);
 
@@ -48,6 +49,34 @@ export function buildProgram(): Command {
     .action(async (opts: { port: number; host: string; recordDir: string; allowPrivate: boolean; maxDestinations: number; logLevel: string; staticDir?: string }) => {
       const { serve } = await import("./serve.js");
       process.exitCode = await serve({ ...opts, shutdownTimeoutMs: 10_000 });
+    });
+
+  program
+    .command("replay")
+    .description("publish a media file through a golive bridge over the wire protocol, exactly as a browser would (also the capacity benchmark's load generator)")
+    .argument("<file>", "FLV or MP4/MOV file with H.264 video and/or AAC audio")
+    .addOption(new Option("-b, --bridge <ws-url>", "the bridge's WebSocket ingest (http:// works too; /ingest is added to a bare host)").env("GOLIVE_BRIDGE").default("ws://127.0.0.1:8080/ingest"))
+    .option("-t, --to <rtmp-url>", "publish to this rtmp(s):// URL, stream key included; repeat for more destinations", (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .option("--record", "also record the session to an FLV file on the bridge's machine", false)
+    .addOption(new Option("--realtime", "send each frame when its time comes, like ffmpeg -re (the default)").conflicts("fast"))
+    .addOption(new Option("--fast", "send as fast as the bridge takes it (waits for the destinations to go live first)").conflicts("realtime"))
+    .addOption(new Option("--loop <n>", "play the file n times, timestamps continuing").default(1).argParser(intArg("--loop", 1, 1_000_000)))
+    .addOption(new Option("--sessions <n>", "run n concurrent sessions from this process; {session} in a --to URL becomes 1..n").default(1).argParser(intArg("--sessions", 1, 100_000)))
+    .addOption(new Option("--ramp <ms>", "with --sessions: spread the session starts over this many ms").default(0).argParser(intArg("--ramp", 0, 3_600_000)))
+    .option("--json", "print the full result as JSON instead of text", false)
+    .addHelpText("after", `
+Examples:
+  golive replay clip.mp4 --to rtmp://a.rtmp.youtube.com/live2/KEY
+  golive replay test.flv --bridge ws://10.0.0.5:8080/ingest --to rtmp://127.0.0.1/live/a --to rtmp://127.0.0.1/live/b --fast
+  golive replay test.flv --sessions 50 --ramp 5000 --loop 6 --to 'rtmp://127.0.0.1/live/load-{session}'
+
+Prints each destination's outcome (stream keys redacted). Exit status: 0 when
+every destination of every session completed (went live and ended cleanly),
+1 when a destination or session failed, 2 for bad usage or a file that cannot
+be replayed, 3 when the bridge cannot be reached, 130 when interrupted.`)
+    .action(async (file: string, opts: ReplayCommandOptions) => {
+      const { replayCommand } = await import("./replay-command.js");
+      process.exitCode = await replayCommand(file, opts);
     });
 
   return program;

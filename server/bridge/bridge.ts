@@ -8,14 +8,16 @@ import type { Duplex } from "node:stream";
 import { readFile } from "node:fs/promises";
 import { extname, join, normalize, resolve } from "node:path";
 import { WebSocketServer, type WebSocket } from "ws";
-import { CloseCode, encodeMessage, INGEST_PATH, SUBPROTOCOL } from "../../protocol/wire.js";
+import { CloseCode, encodeMessage, INGEST_PATH, MAX_CONTROL_BYTES, SUBPROTOCOL } from "../../protocol/wire.js";
 import type { Core } from "../../wasm/host/index.js";
 import { loadCoreNode } from "../../wasm/host/load-node.js";
 import type { Logger } from "../log.js";
 import { BridgeMetrics } from "../metrics.js";
 import type { RtmpPublisherOptions } from "../rtmp/rtmp-connection.js";
 import { addressGuard } from "../security/address-policy.js";
-import { DEFAULT_SESSION_LIMITS, Session, type SessionLimits } from "./session.js";
+import { DestinationPolicy } from "../security/policy.js";
+import type { RtmpDestinationOptions } from "./rtmp-destination.js";
+import { DEFAULT_SESSION_LIMITS, Session, type SessionLimits, type SessionLink } from "./session.js";
 
 export interface BridgeOptions {
   /** Listen address (default 127.0.0.1). */
@@ -36,6 +38,22 @@ export interface BridgeOptions {
   limits?: Partial<SessionLimits>;
   /** Extra options for every RTMP publisher (timeouts, TLS CA). */
   publisher?: Partial<RtmpPublisherOptions>;
+  /** Reconnect and congestion policies of RTMP destinations. */
+  destination?: Pick<RtmpDestinationOptions, "reconnect" | "congestion">;
+  /** Shared secret for tokens minted by the app's backend (at least 32 characters). */
+  tokenSecret?: string;
+  /** Destination URL patterns the operator allows without a token. */
+  allowDestinations?: readonly string[];
+  /**
+   * WebSocket origins allowed ("*" = any). Default: clients that send no
+   * Origin (non-browsers), the bridge's own origin, and, when listening on
+   * loopback, any loopback origin.
+   */
+  allowOrigins?: readonly string[];
+  /** Most sessions at once (default 200). */
+  maxSessions?: number;
+  /** Most sessions from one IP address at once (default 10). */
+  maxSessionsPerIp?: number;
   logger: Logger;
   core?: Core;
 }
@@ -44,6 +62,11 @@ const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
   ".wasm": "application/wasm", ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon",
 };
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
 
 const PLACEHOLDER = `<!doctype html><meta charset="utf-8"><title>golive</title>
 <h1>golive bridge</h1><p>The bridge is running: WebSocket ingest at <code>${INGEST_PATH}</code>
@@ -60,11 +83,27 @@ export class Bridge {
   #wss: WebSocketServer | undefined;
   #core: Core | undefined;
   #closing = false;
+  readonly #policy: DestinationPolicy;
+  readonly #byResumeToken = new Map<string, Session>();
+  readonly #perIp = new Map<string, number>();
+  readonly #maxSessions: number;
+  readonly #maxSessionsPerIp: number;
 
   constructor(options: BridgeOptions) {
     this.#opts = options;
     this.#limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
     this.#log = options.logger;
+    this.#policy = new DestinationPolicy({
+      ...(options.tokenSecret !== undefined && { tokenSecret: options.tokenSecret }),
+      ...(options.allowDestinations !== undefined && { allowlist: options.allowDestinations }),
+    });
+    this.#maxSessions = options.maxSessions ?? 200;
+    this.#maxSessionsPerIp = options.maxSessionsPerIp ?? 10;
+  }
+
+  /** True when destinations are restricted by neither tokens nor an allowlist. */
+  get openRelay(): boolean {
+    return this.#policy.open;
   }
 
   /** The bound address, after listen(). */
@@ -117,6 +156,10 @@ export class Bridge {
     };
     if (path !== INGEST_PATH) return refuse(404, "Not Found");
     if (this.#closing) return refuse(503, "Service Unavailable");
+    if (!this.#originAllowed(req)) {
+      this.metrics.refusals.inc({ code: "ORIGIN_NOT_ALLOWED" });
+      return refuse(403, "Origin not allowed");
+    }
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(400, `WebSocket subprotocol ${SUBPROTOCOL} required`);
     this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#connection(ws, req));
@@ -124,6 +167,99 @@ export class Bridge {
 
   #connection(ws: WebSocket, req: IncomingMessage): void {
     const remote = req.socket.remoteAddress ?? "";
+    const link: SessionLink = {
+      send: (message) => {
+        if (ws.readyState === ws.OPEN) ws.send(encodeMessage(message));
+      },
+      close: (code, reason) => {
+        if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason.slice(0, 120));
+      },
+    };
+    const refuse = (code: string, message: string, closeCode: number): void => {
+      this.#log.warn({ remote, code }, "connection refused");
+      this.metrics.refusals.inc({ code });
+      link.send({ type: "error", code, message, fatal: true });
+      link.close(closeCode, code);
+    };
+    const perIp = this.#perIp.get(remote) ?? 0;
+    if (this.sessions.size >= this.#maxSessions) {
+      refuse("SESSION_LIMIT", `this bridge carries at most ${this.#maxSessions} sessions; try again later`, CloseCode.LimitExceeded);
+      return;
+    }
+    if (perIp >= this.#maxSessionsPerIp) {
+      refuse("SESSION_LIMIT_PER_IP", `at most ${this.#maxSessionsPerIp} sessions per address`, CloseCode.LimitExceeded);
+      return;
+    }
+    this.#perIp.set(remote, perIp + 1);
+    let session: Session | undefined;
+    const startTimer = setTimeout(() => {
+      if (!session) refuse("TIMEOUT_NO_START", `no start message within ${this.#limits.startTimeoutMs} ms`, CloseCode.Timeout);
+    }, this.#limits.startTimeoutMs);
+    startTimer.unref();
+    ws.on("message", (data: Buffer, isBinary: boolean) => {
+      if (!session) {
+        clearTimeout(startTimer);
+        const resumed = isBinary ? undefined : this.#resumeTarget(data);
+        if (resumed) {
+          session = resumed;
+          resumed.resume(link);
+          return;
+        }
+        session = this.#createSession(link, remote);
+      }
+      if (isBinary) session.handleBinary(data);
+      else session.handleText(data.toString("utf8"));
+    });
+    ws.on("close", () => {
+      clearTimeout(startTimer);
+      const n = (this.#perIp.get(remote) ?? 1) - 1;
+      if (n <= 0) this.#perIp.delete(remote);
+      else this.#perIp.set(remote, n);
+      session?.handleClose(link);
+    });
+    ws.on("error", (err) => {
+      // ws reports oversized or malformed frames here, then closes (1009/1002).
+      this.#log.warn({ remote, err: err.message }, "websocket error");
+    });
+  }
+
+  #originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    const list = this.#opts.allowOrigins;
+    if (list?.includes("*")) return true;
+    if (origin === undefined) return true; // not a browser: browsers always send Origin
+    if (list?.includes(origin)) return true;
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      return false;
+    }
+    if (url.host === req.headers.host) return true; // the page this bridge serves
+    if (list === undefined && isLoopbackHost(this.#opts.host ?? "127.0.0.1")) {
+      const h = url.hostname.replace(/^\[|\]$/g, "");
+      return h === "localhost" || h === "::1" || /^127\./.test(h);
+    }
+    return false;
+  }
+
+  /** The session a "start" with a resume token names, if it can be resumed. */
+  #resumeTarget(data: Buffer): Session | undefined {
+    if (data.length > MAX_CONTROL_BYTES) return undefined;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(data.toString("utf8"));
+    } catch {
+      return undefined;
+    }
+    if (typeof msg !== "object" || msg === null) return undefined;
+    const { type, resume } = msg as { type?: unknown; resume?: unknown };
+    if (type !== "start" || typeof resume !== "string") return undefined;
+    const target = this.#byResumeToken.get(resume);
+    return target?.resumable ? target : undefined;
+  }
+
+  #createSession(link: SessionLink, remote: string): Session {
     const guard = addressGuard(this.#opts.allowPrivate ?? false);
     const session: Session = new Session({
       core: this.#core!,
@@ -131,12 +267,8 @@ export class Bridge {
       recordDir: resolve(this.#opts.recordDir ?? "recordings"),
       recordWhenNoDestination: this.#opts.recordWhenNoDestination ?? true,
       publisher: { ...this.#opts.publisher, ...(guard && { checkAddress: guard }) },
-      send: (message) => {
-        if (ws.readyState === ws.OPEN) ws.send(encodeMessage(message));
-      },
-      close: (code, reason) => {
-        if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason.slice(0, 120));
-      },
+      ...(this.#opts.destination && { destination: this.#opts.destination }),
+      policy: this.#policy,
       log: (level, event, fields) => this.#log[level]({ ...fields, remote }, event),
       onBytesIn: (n) => this.metrics.bytesIn.inc(n),
       onFrameIn: (kind) => this.metrics.framesIn.inc({ kind }),
@@ -145,25 +277,24 @@ export class Bridge {
         this.metrics.framesOut.inc({ sink, kind: frame.kind });
         this.metrics.frameLatency.observe({ sink }, Number(process.hrtime.bigint() - frame.receivedAt) / 1e9);
       },
-      onDestinationState: (change) => this.metrics.destinationStates.inc({ state: change.state, code: change.code ?? "" }),
+      onDestinationState: (change) => {
+        this.metrics.destinationStates.inc({ state: change.state, code: change.code ?? "" });
+        if (change.state === "reconnecting") this.metrics.reconnects.inc();
+      },
       onEnded: (s, outcome) => {
         this.sessions.delete(s);
+        this.#byResumeToken.delete(s.resumeToken);
         this.metrics.sessionsActive.dec();
         this.metrics.sessionsEnded.inc({ outcome });
+        const dropped = s.stats().reduce((n, d) => n + d.framesDropped, 0);
+        if (dropped > 0) this.metrics.framesDropped.inc(dropped);
       },
-    });
+    }, link);
     this.sessions.add(session);
+    this.#byResumeToken.set(session.resumeToken, session);
     this.metrics.sessionsStarted.inc();
     this.metrics.sessionsActive.inc();
-    ws.on("message", (data: Buffer, isBinary: boolean) => {
-      if (isBinary) session.handleBinary(data);
-      else session.handleText(data.toString("utf8"));
-    });
-    ws.on("close", () => session.handleClose());
-    ws.on("error", (err) => {
-      // ws reports oversized or malformed frames here, then closes (1009/1002).
-      this.#log.warn({ remote, err: err.message }, "websocket error");
-    });
+    return session;
   }
 
   async #http(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -5,9 +5,15 @@
  * track), interleaves audio and video, and fans frames out to its sinks.
  *
  * Failures from the client's side (malformed messages, unknown tracks, time
- * going backwards, bad codec configs) end this session through one funnel,
- * `#fail`, with a stable code, a readable message and a close code; a sink's
- * failure ends only that sink. Nothing here throws to the caller.
+ * going backwards, bad codec configs, limits) end this session through one
+ * funnel, `#fail`, with a stable code, a readable message and a close code; a
+ * sink's failure ends only that sink. Nothing here throws to the caller.
+ *
+ * The session outlives its WebSocket: when the link drops without "stop" it
+ * is detached for `resumeGraceMs`, its destinations stay published, and a new
+ * WebSocket presenting the resume token takes it over (the ingest sees one
+ * continuous stream). It also watches its destinations' backlog and advises
+ * the client to lower its bitrate early (OBS-style dynamic bitrate).
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -17,11 +23,11 @@ import {
 import { GoliveError } from "../../protocol/errors.js";
 import type { Core } from "../../wasm/host/index.js";
 import type { RtmpPublisherOptions } from "../rtmp/rtmp-connection.js";
-import { parseRtmpUrl } from "../rtmp/rtmp-url.js";
+import type { Authorisation, DestinationPolicy } from "../security/policy.js";
 import { Interleaver } from "./interleaver.js";
 import type { SessionFrame, Track, TrackSet } from "./media-types.js";
 import { Recorder } from "./recorder.js";
-import { RtmpDestination } from "./rtmp-destination.js";
+import { RtmpDestination, type RtmpDestinationOptions } from "./rtmp-destination.js";
 import type { Sink, SinkEvents, SinkStateChange } from "./sink.js";
 import { buildTrack, buildTrackSet } from "./tracks.js";
 
@@ -29,8 +35,12 @@ import { buildTrack, buildTrackSet } from "./tracks.js";
 export type SessionState =
   /** Connected; waiting for "start". */
   | "awaitingStart"
+  /** "start" received; authorising it (later messages wait in order). */
+  | "authorising"
   /** Started: configs and media flow. */
   | "active"
+  /** The WebSocket dropped; waiting for a resume within the grace period. */
+  | "detached"
   /** Stopping sinks (after "stop", a failure, or the socket closing). */
   | "ending"
   /** Over. */
@@ -48,6 +58,22 @@ export interface SessionLimits {
   timestampToleranceMs: number;
   /** Period of "stats" messages, ms (default 1000; 0 = none). */
   statsIntervalMs: number;
+  /** How long a dropped session waits for its client to resume, ms (default 10,000; 0 = end at once). */
+  resumeGraceMs: number;
+  /** From connection to "start", ms (default 10,000). */
+  startTimeoutMs: number;
+  /** From "start" to the first media frame, ms (default 30,000). */
+  firstMediaTimeoutMs: number;
+  /** Longest silence from an active client, ms (default 20,000). */
+  idleTimeoutMs: number;
+  /** Most media bits per second sustained over `bitrateWindowMs` (default 25 Mbit/s). */
+  maxBitrate: number;
+  /** Window of the bitrate limit, ms (default 5000). */
+  bitrateWindowMs: number;
+  /** Advise a lower bitrate past this much queued media on a destination, ms (default 200). */
+  adviceThresholdMs: number;
+  /** Raise the advice again after this long without backlog, ms (default 5000). */
+  adviceCalmMs: number;
 }
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = {
@@ -56,7 +82,21 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   reorderWindowMs: 1000,
   timestampToleranceMs: 100,
   statsIntervalMs: 1000,
+  resumeGraceMs: 10_000,
+  startTimeoutMs: 10_000,
+  firstMediaTimeoutMs: 30_000,
+  idleTimeoutMs: 20_000,
+  maxBitrate: 25_000_000,
+  bitrateWindowMs: 5000,
+  adviceThresholdMs: 200,
+  adviceCalmMs: 5000,
 };
+
+/** One WebSocket's side of a session: replaced on resume. */
+export interface SessionLink {
+  send(message: BridgeMessage): void;
+  close(code: number, reason: string): void;
+}
 
 /** Hooks the bridge gives each session. */
 export interface SessionHost {
@@ -68,10 +108,10 @@ export interface SessionHost {
   recordWhenNoDestination: boolean;
   /** Options for every RTMP publisher (timeouts, address policy, CA). */
   publisher: Partial<RtmpPublisherOptions>;
-  /** Sends a control message to the client. */
-  send(message: BridgeMessage): void;
-  /** Closes the WebSocket. */
-  close(code: number, reason: string): void;
+  /** Reconnect and congestion policies of RTMP destinations. */
+  destination?: Pick<RtmpDestinationOptions, "reconnect" | "congestion">;
+  /** Who may publish where. */
+  policy: DestinationPolicy;
   /** Structured log (never given stream keys). */
   log(level: "info" | "warn" | "error", event: string, fields?: Record<string, unknown>): void;
   /** Metrics hooks. */
@@ -81,12 +121,14 @@ export interface SessionHost {
   onFrameOut?(sinkKind: "rtmp" | "recording", frame: SessionFrame): void;
   onDestinationState?(change: SinkStateChange): void;
   onEnded?(session: Session, outcome: "stopped" | "failed" | "disconnected"): void;
+  onFramesDropped?(count: number): void;
 }
 
 export class Session {
   readonly id: string;
   readonly resumeToken: string;
   readonly #host: SessionHost;
+  #link: SessionLink;
   #state: SessionState = "awaitingStart";
   readonly #sinks: Sink[] = [];
   readonly #tracks = new Map<number, Track>();
@@ -100,13 +142,28 @@ export class Session {
   #bytesIn = 0;
   #framesIn = 0;
   #framesBeforeStart = 0;
+  /** Messages that arrived while "start" was being authorised. */
+  #waiting: Array<{ text: string } | { bytes: Uint8Array }> = [];
   #statsTimer: NodeJS.Timeout | undefined;
+  #deadline: NodeJS.Timeout | undefined;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #lastMessageAt = Date.now();
+  /** Media bytes per 1/10 of the bitrate window, newest last. */
+  #rateBuckets: number[] = [];
+  #rateBucketStart = Date.now();
+  /** Congestion advice: base and current target bitrate, last backlog seen. */
+  #baseBitrate = 0;
+  #advisedBitrate = 0;
+  #lastAdviceAt = 0;
+  #calmSince = 0;
 
-  constructor(host: SessionHost) {
+  constructor(host: SessionHost, link: SessionLink) {
     this.#host = host;
+    this.#link = link;
     this.id = `s_${randomBytes(9).toString("base64url")}`;
     this.resumeToken = randomBytes(24).toString("base64url");
     this.#interleaver = new Interleaver(host.limits.reorderWindowMs);
+    this.#setDeadline(host.limits.startTimeoutMs, "TIMEOUT_NO_START", "no start message");
   }
 
   get state(): SessionState {
@@ -115,7 +172,12 @@ export class Session {
 
   /** A text frame from the client. */
   handleText(text: string): void {
-    if (this.#state === "ending" || this.#state === "ended") return;
+    if (this.#isOver()) return;
+    this.#lastMessageAt = Date.now();
+    if (this.#state === "authorising") {
+      this.#queue({ text });
+      return;
+    }
     try {
       const msg = decodeClientMessage(text);
       switch (msg.type) {
@@ -134,7 +196,12 @@ export class Session {
 
   /** A binary frame from the client. */
   handleBinary(bytes: Uint8Array): void {
-    if (this.#state === "ending" || this.#state === "ended") return;
+    if (this.#isOver()) return;
+    this.#lastMessageAt = Date.now();
+    if (this.#state === "authorising") {
+      this.#queue({ bytes });
+      return;
+    }
     try {
       this.#media(bytes);
     } catch (err) {
@@ -142,17 +209,56 @@ export class Session {
     }
   }
 
-  /** The WebSocket closed: end the session (the destinations unpublish cleanly). */
-  handleClose(): void {
-    if (this.#state === "ending" || this.#state === "ended") return;
-    void this.#end("disconnected");
+  /**
+   * The WebSocket closed. An active session is kept for the grace period
+   * (its destinations stay live) in case the client resumes; otherwise it
+   * ends, unpublishing cleanly.
+   */
+  handleClose(link: SessionLink): void {
+    if (link !== this.#link) return; // an old socket closing after a resume
+    if (this.#isOver() || this.#state === "detached") return;
+    const grace = this.#host.limits.resumeGraceMs;
+    if (this.#state !== "active" || grace <= 0) {
+      void this.#end("disconnected");
+      return;
+    }
+    this.#state = "detached";
+    this.#clearDeadline();
+    this.#link = { send: () => undefined, close: () => undefined };
+    this.#host.log("info", "session detached", { session: this.id, graceMs: grace });
+    this.#graceTimer = setTimeout(() => void this.#end("disconnected"), grace);
+    this.#graceTimer.unref();
   }
 
-  /** Ends the session from the bridge's side (shutdown). */
+  /**
+   * True while a client may take this session over with its resume token:
+   * detached, or still active (the client may notice a dead connection
+   * before the bridge does).
+   */
+  get resumable(): boolean {
+    return this.#state === "detached" || this.#state === "active";
+  }
+
+  /** A new WebSocket presented the resume token: continue on it. */
+  resume(link: SessionLink): void {
+    if (!this.resumable) throw new TypeError("only an active or detached session can be resumed");
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    const old = this.#link;
+    this.#link = link;
+    old.close(CloseCode.ProtocolError, "SUPERSEDED");
+    this.#state = "active";
+    this.#lastMessageAt = Date.now();
+    this.#armIdle();
+    this.#link.send(this.#accepted(true));
+    for (const sink of this.#sinks) this.#link.send({ type: "destination", id: sink.id, state: sink.state });
+    this.#host.log("info", "session resumed", { session: this.id });
+  }
+
+  /** Ends the session from the bridge's side (shutdown): the client should reconnect elsewhere. */
   async shutdown(code: number, reason: string): Promise<void> {
-    if (this.#state === "ending" || this.#state === "ended") return;
-    this.#host.send({ type: "error", code: "BRIDGE_SHUTTING_DOWN", message: reason, fatal: true });
-    await this.#end("stopped", { code, reason });
+    if (this.#isOver()) return;
+    this.#link.send({ type: "error", code: "BRIDGE_SHUTTING_DOWN", message: reason, fatal: true });
+    await this.#end("stopped", { code, reason: "BRIDGE_SHUTTING_DOWN" });
   }
 
   /** Per-sink counters. */
@@ -160,27 +266,61 @@ export class Session {
     return this.#sinks.map((s) => s.stats());
   }
 
+  #isOver(): boolean {
+    return this.#state === "ending" || this.#state === "ended";
+  }
+
+  #queue(item: { text: string } | { bytes: Uint8Array }): void {
+    this.#waiting.push(item);
+    if (this.#waiting.length > 1000) {
+      this.#fail(new WireError("TOO_MANY_EARLY_MESSAGES", "more than 1000 messages before the session was authorised", CloseCode.LimitExceeded));
+    }
+  }
+
   // --- control messages ------------------------------------------------------
 
   #start(msg: StartMessage): void {
     if (this.#state !== "awaitingStart") throw new WireError(WireErrorCode.AlreadyStarted, "the session has already started");
+    if (msg.resume !== undefined) {
+      throw new WireError("RESUME_NOT_FOUND", "no session to resume with that token (it ended, or its grace period passed): start a new one");
+    }
     const { limits } = this.#host;
     if (msg.destinations.length > limits.maxDestinations) {
       throw new WireError(WireErrorCode.TooManyDestinations, `at most ${limits.maxDestinations} destinations per session, got ${msg.destinations.length}`, CloseCode.LimitExceeded);
     }
+    this.#state = "authorising";
+    this.#clearDeadline();
+    this.#host.policy.authorise(msg).then(
+      (auth) => {
+        if (this.#state !== "authorising") return;
+        try {
+          this.#open(msg, auth);
+        } catch (err) {
+          this.#fail(err);
+          return;
+        }
+        const waiting = this.#waiting;
+        this.#waiting = [];
+        for (const item of waiting) {
+          if ("text" in item) this.handleText(item.text);
+          else this.handleBinary(item.bytes);
+        }
+      },
+      (err: unknown) => this.#fail(err),
+    );
+  }
+
+  #open(msg: StartMessage, auth: Authorisation): void {
+    const { limits } = this.#host;
     this.#state = "active";
     const events = this.#sinkEvents();
     const failedAtOnce: Array<{ sink: Sink; code: string; message: string }> = [];
-    for (const d of msg.destinations) {
-      let url;
-      try {
-        url = parseRtmpUrl(d.url, d.key);
-      } catch (err) {
-        const e = err instanceof GoliveError ? err : new GoliveError("RTMP_BAD_URL", String(err));
-        failedAtOnce.push({ sink: new FailedSink(d.id, "(invalid URL)"), code: e.code, message: e.message });
+    for (const d of auth.destinations) {
+      if ("error" in d) {
+        failedAtOnce.push({ sink: new FailedSink(d.id, "(not opened)"), code: d.error.code, message: d.error.message });
         continue;
       }
-      this.#sinks.push(new RtmpDestination({ id: d.id, url, core: this.#host.core, events, publisher: this.#host.publisher }));
+      this.#sinks.push(new RtmpDestination({ id: d.id, url: d.url, core: this.#host.core, events, publisher: this.#host.publisher, ...this.#host.destination }));
     }
     const record = msg.record ?? (msg.destinations.length === 0 && this.#host.recordWhenNoDestination);
     let recorder: Recorder | undefined;
@@ -192,28 +332,41 @@ export class Session {
     if (this.#sinks.length === 0 && failedAtOnce.length === 0) {
       throw new WireError(WireErrorCode.NoDestinations, "no destination given and recording is off: nothing to publish to", CloseCode.ProtocolError);
     }
-    this.#host.send({
-      type: "accepted",
-      session: this.id,
-      resumeToken: this.resumeToken,
-      resumed: false,
-      destinations: [...this.#sinks, ...failedAtOnce.map((f) => f.sink)].filter((s) => s !== recorder).map((s) => ({ id: s.id, url: s.target })),
-      ...(recorder && { recording: recorder.target }),
-      limits: { maxFrameBytes: limits.maxFrameBytes, maxDestinations: limits.maxDestinations },
-    });
-    this.#host.log("info", "session started", { session: this.id, destinations: this.#sinks.map((s) => s.target), client: msg.client });
+    this.#failedAtOnce = failedAtOnce.map((f) => f.sink);
+    this.#recording = recorder?.target;
+    this.#link.send(this.#accepted(false));
+    this.#host.log("info", "session started", { session: this.id, destinations: this.#sinks.map((s) => s.target), client: msg.client, subject: auth.subject });
     for (const f of failedAtOnce) {
-      this.#host.send({ type: "destination", id: f.sink.id, state: "failed", code: f.code, message: f.message });
+      this.#link.send({ type: "destination", id: f.sink.id, state: "failed", code: f.code, message: f.message });
       this.#host.onDestinationState?.({ state: "failed", code: f.code });
     }
     if (this.#sinks.length === 0) {
+      const only = failedAtOnce.length === 1 ? failedAtOnce[0] : undefined;
+      if (only && only.code === "DEST_NOT_ALLOWED") throw new WireError(only.code, only.message, CloseCode.Forbidden);
       throw new WireError(WireErrorCode.AllDestinationsFailed, "every destination failed", CloseCode.AllDestinationsFailed);
     }
     for (const sink of this.#sinks) sink.start();
     if (limits.statsIntervalMs > 0) {
-      this.#statsTimer = setInterval(() => this.#sendStats(), limits.statsIntervalMs);
+      this.#statsTimer = setInterval(() => this.#tick(), limits.statsIntervalMs);
       this.#statsTimer.unref();
     }
+    this.#setDeadline(limits.firstMediaTimeoutMs, "TIMEOUT_NO_MEDIA", "no media");
+  }
+
+  #failedAtOnce: Sink[] = [];
+  #recording: string | undefined;
+
+  #accepted(resumed: boolean): BridgeMessage {
+    const limits = this.#host.limits;
+    return {
+      type: "accepted",
+      session: this.id,
+      resumeToken: this.resumeToken,
+      resumed,
+      destinations: [...this.#sinks, ...this.#failedAtOnce].filter((s) => !(s instanceof Recorder)).map((s) => ({ id: s.id, url: s.target })),
+      ...(this.#recording !== undefined && { recording: this.#recording }),
+      limits: { maxFrameBytes: limits.maxFrameBytes, maxDestinations: limits.maxDestinations },
+    };
   }
 
   #config(msg: ConfigMessage): void {
@@ -224,9 +377,15 @@ export class Session {
         throw new WireError(WireErrorCode.BadMessage, `track ${track.track}: a session carries one ${track.kind} track (track ${t.track} is already ${t.kind})`);
       }
     }
+    const previous = this.#tracks.get(track.track);
+    if (previous && sameTrack(previous, track)) return; // e.g. re-sent after a resume
     this.#tracks.set(track.track, track);
     this.#interleaver.addTrack(String(track.track));
     this.#trackSet = buildTrackSet([...this.#tracks.values()], ++this.#generation);
+    if (track.kind === "video") {
+      this.#baseBitrate = track.bitrate ?? 2_500_000;
+      this.#advisedBitrate = this.#baseBitrate;
+    }
     for (const sink of this.#sinks) sink.setTracks(this.#trackSet);
   }
 
@@ -239,6 +398,7 @@ export class Session {
     this.#bytesIn += bytes.byteLength;
     this.#framesIn++;
     this.#host.onBytesIn?.(bytes.byteLength);
+    this.#countRate(bytes.byteLength);
     const track = this.#tracks.get(frame.track);
     if (!track) {
       throw new WireError(this.#tracks.size === 0 ? WireErrorCode.MediaBeforeConfig : WireErrorCode.UnknownTrack, `media on track ${frame.track}, which has no config`);
@@ -247,7 +407,10 @@ export class Session {
       throw new WireError(WireErrorCode.FrameTooLarge, `a ${frame.payload.byteLength}-byte frame is over the ${this.#host.limits.maxFrameBytes}-byte limit`, CloseCode.LimitExceeded);
     }
     this.#host.onFrameIn?.(track.kind);
-    this.#t0 ??= frame.timestampUs;
+    if (this.#t0 === undefined) {
+      this.#t0 = frame.timestampUs;
+      this.#armIdle();
+    }
     let dtsMs = Math.round((frame.timestampUs - this.#t0) / 1000);
     const ptsMs = Math.round((frame.timestampUs + frame.compositionUs - this.#t0) / 1000);
     const last = this.#lastDts.get(frame.track);
@@ -279,18 +442,110 @@ export class Session {
     for (const sink of this.#sinks) sink.send(frame);
   }
 
+  /** Sustained bitrate limit: buckets of a tenth of the window each. */
+  #countRate(bytes: number): void {
+    const { bitrateWindowMs, maxBitrate } = this.#host.limits;
+    const bucketMs = bitrateWindowMs / 10;
+    const now = Date.now();
+    while (now - this.#rateBucketStart >= bucketMs) {
+      this.#rateBuckets.push(0);
+      if (this.#rateBuckets.length > 10) this.#rateBuckets.shift();
+      this.#rateBucketStart += bucketMs;
+      if (now - this.#rateBucketStart > bitrateWindowMs) this.#rateBucketStart = now; // long silence
+    }
+    if (this.#rateBuckets.length === 0) this.#rateBuckets.push(0);
+    this.#rateBuckets[this.#rateBuckets.length - 1]! += bytes;
+    const total = this.#rateBuckets.reduce((a, b) => a + b, 0);
+    if (total * 8 > (maxBitrate * bitrateWindowMs) / 1000) {
+      throw new WireError("BITRATE_EXCEEDED", `the session sends more than ${Math.round(maxBitrate / 1e6)} Mbit/s sustained over ${bitrateWindowMs / 1000} s`, CloseCode.LimitExceeded);
+    }
+  }
+
+  // --- timers ------------------------------------------------------------------
+
+  #setDeadline(ms: number, code: string, what: string): void {
+    this.#clearDeadline();
+    if (ms <= 0) return;
+    this.#deadline = setTimeout(() => this.#fail(new WireError(code, `${what} within ${ms} ms`, CloseCode.Timeout)), ms);
+    this.#deadline.unref();
+  }
+
+  #clearDeadline(): void {
+    if (this.#deadline) clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+  }
+
+  /** After the first frame: fail when the client goes silent for idleTimeoutMs. */
+  #armIdle(): void {
+    const idle = this.#host.limits.idleTimeoutMs;
+    this.#clearDeadline();
+    if (idle <= 0) return;
+    const check = (): void => {
+      if (this.#state !== "active") return;
+      const silent = Date.now() - this.#lastMessageAt;
+      if (silent >= idle) {
+        this.#fail(new WireError("TIMEOUT_IDLE", `no message from the client for ${idle} ms`, CloseCode.Timeout));
+        return;
+      }
+      this.#deadline = setTimeout(check, idle - silent);
+      this.#deadline.unref();
+    };
+    this.#deadline = setTimeout(check, idle);
+    this.#deadline.unref();
+  }
+
+  /** Every stats interval: stats, and congestion advice. */
+  #tick(): void {
+    if (this.#state !== "active") return;
+    this.#sendStats();
+    this.#advise();
+  }
+
+  /**
+   * Dynamic bitrate, as OBS does it: past `adviceThresholdMs` of backlog on
+   * any live destination, ask for 30% less (at most once a second, never
+   * below 15% of the configured bitrate); after `adviceCalmMs` without
+   * backlog, ask for 20% more until back at the configured bitrate.
+   */
+  #advise(): void {
+    if (this.#baseBitrate <= 0) return;
+    const now = Date.now();
+    const { adviceThresholdMs, adviceCalmMs } = this.#host.limits;
+    let backlog = 0;
+    for (const sink of this.#sinks) if (sink instanceof RtmpDestination && sink.state === "live") backlog = Math.max(backlog, sink.queuedMs);
+    if (backlog > adviceThresholdMs) {
+      this.#calmSince = 0;
+      if (now - this.#lastAdviceAt >= 1000) {
+        const target = Math.max(Math.round(this.#baseBitrate * 0.15), Math.round(this.#advisedBitrate * 0.7));
+        if (target < this.#advisedBitrate) {
+          this.#advisedBitrate = target;
+          this.#lastAdviceAt = now;
+          this.#link.send({ type: "advice", targetBitrate: target, reason: "congestion" });
+        }
+      }
+      return;
+    }
+    if (this.#advisedBitrate >= this.#baseBitrate) return;
+    if (this.#calmSince === 0) this.#calmSince = now;
+    if (now - this.#calmSince >= adviceCalmMs && now - this.#lastAdviceAt >= 1000) {
+      this.#advisedBitrate = Math.min(this.#baseBitrate, Math.round(this.#advisedBitrate * 1.2));
+      this.#lastAdviceAt = now;
+      this.#link.send({ type: "advice", targetBitrate: this.#advisedBitrate, reason: "recovered" });
+    }
+  }
+
   // --- sinks -------------------------------------------------------------------
 
   #sinkEvents(): SinkEvents {
     return {
       state: (sink, change) => {
         if (this.#state === "ended") return;
-        this.#host.send({ type: "destination", id: sink.id, ...change });
+        this.#link.send({ type: "destination", id: sink.id, ...change });
         this.#host.onDestinationState?.(change);
         this.#host.log(change.state === "failed" ? "warn" : "info", "destination state", {
           session: this.id, destination: sink.id, target: sink.target, state: change.state, code: change.code, reason: change.message,
         });
-        if (change.state === "failed" && this.#state === "active" && this.#sinks.every((s) => s.state === "failed")) {
+        if (change.state === "failed" && (this.#state === "active" || this.#state === "detached") && this.#sinks.every((s) => s.state === "failed")) {
           this.#fail(new WireError(WireErrorCode.AllDestinationsFailed, "every destination failed", CloseCode.AllDestinationsFailed));
         }
       },
@@ -300,41 +555,49 @@ export class Session {
   }
 
   #sendStats(): void {
-    if (this.#state !== "active") return;
-    this.#host.send({ type: "stats", mediaTimeMs: this.#newestMs, bytesIn: this.#bytesIn, framesIn: this.#framesIn, destinations: this.stats() });
+    this.#link.send({ type: "stats", mediaTimeMs: this.#newestMs, bytesIn: this.#bytesIn, framesIn: this.#framesIn, destinations: this.stats() });
   }
 
   // --- the end -----------------------------------------------------------------
 
   /** The one failure funnel: report once, stop every sink, close. */
   #fail(err: unknown): void {
-    if (this.#state === "ending" || this.#state === "ended") return;
+    if (this.#isOver()) return;
     const wire = err instanceof WireError ? err : undefined;
     const golive = err instanceof GoliveError ? err : undefined;
     const code = wire?.code ?? golive?.code ?? "INTERNAL_ERROR";
     const message = err instanceof Error ? err.message : String(err);
     const closeCode = wire?.closeCode ?? (golive ? CloseCode.ProtocolError : CloseCode.InternalError);
     this.#host.log(golive ? "warn" : "error", "session failed", { session: this.id, code, reason: message });
-    this.#host.send({ type: "error", code, message, fatal: true });
+    this.#link.send({ type: "error", code, message, fatal: true });
     void this.#end("failed", { code: closeCode, reason: code });
   }
 
   async #end(outcome: "stopped" | "failed" | "disconnected", close?: { code: number; reason: string }): Promise<void> {
-    if (this.#state === "ending" || this.#state === "ended") return;
-    const wasActive = this.#state === "active";
+    if (this.#isOver()) return;
+    const wasActive = this.#state === "active" || this.#state === "detached";
     this.#state = "ending";
+    this.#waiting = [];
+    this.#clearDeadline();
     if (this.#statsTimer) clearInterval(this.#statsTimer);
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
     if (wasActive && outcome !== "failed") for (const f of this.#interleaver.flush()) this.#fanOut(f);
     await Promise.all(this.#sinks.map((s) => s.stop()));
-    if (outcome === "stopped" && wasActive) {
-      this.#host.send({ type: "stats", mediaTimeMs: this.#newestMs, bytesIn: this.#bytesIn, framesIn: this.#framesIn, destinations: this.stats() });
-    }
+    if (outcome === "stopped" && wasActive) this.#sendStats();
     this.#state = "ended";
-    if (outcome !== "failed") this.#host.send({ type: "ended", reason: outcome });
+    if (outcome !== "failed") this.#link.send({ type: "ended", reason: outcome });
     this.#host.log("info", "session ended", { session: this.id, outcome, framesIn: this.#framesIn, framesBeforeStart: this.#framesBeforeStart });
     this.#host.onEnded?.(this, outcome);
-    this.#host.close(close?.code ?? CloseCode.Normal, close?.reason ?? outcome);
+    this.#link.close(close?.code ?? CloseCode.Normal, close?.reason ?? outcome);
   }
+}
+
+/** Same codec configuration (a config re-sent after a resume changes nothing). */
+function sameTrack(a: Track, b: Track): boolean {
+  if (a.kind !== b.kind || a.codecString !== b.codecString || a.bitrate !== b.bitrate) return false;
+  if (a.config.byteLength !== b.config.byteLength) return false;
+  for (let i = 0; i < a.config.byteLength; i++) if (a.config[i] !== b.config[i]) return false;
+  return true;
 }
 
 /** Placeholder for a destination that failed before it existed (bad URL). */

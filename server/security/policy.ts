@@ -1,0 +1,120 @@
+/**
+ * Who may publish where. The bridge connects on a browser's behalf, so a
+ * destination must be granted by a token from the app's backend or match the
+ * operator's allowlist; only a bridge on loopback with neither is open (a
+ * person streaming from their own machine). The address guard
+ * (address-policy.ts) applies on top in every mode.
+ */
+import { CloseCode, WireError, type DestinationRequest, type StartMessage } from "../../protocol/wire.js";
+import { parseRtmpUrl, type RtmpUrl } from "../rtmp/rtmp-url.js";
+import { AuthErrorCode, verifyToken, type GoliveGrant } from "./tokens.js";
+
+export interface DestinationPolicyOptions {
+  /** Shared secret for tokens (--token-secret). */
+  tokenSecret?: string;
+  /** URL patterns the operator allows (--allow-destination). */
+  allowlist?: readonly string[];
+}
+
+/** A destination the session may open. */
+export interface AuthorisedDestination {
+  id: string;
+  url: RtmpUrl;
+}
+
+export interface Authorisation {
+  destinations: Array<AuthorisedDestination | { id: string; error: WireError }>;
+  /** Recording allowed. */
+  record: boolean;
+  /** The token's subject, for logs. */
+  subject?: string;
+}
+
+/** Compiles a URL pattern: `*` matches within a path segment, a trailing `*` matches the rest. */
+export function compilePattern(pattern: string): RegExp {
+  const escaped = pattern.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"));
+  let source = escaped.join("[^/]*");
+  if (pattern.endsWith("*")) source = `${escaped.slice(0, -1).join("[^/]*")}.*`;
+  return new RegExp(`^${source}$`, "i");
+}
+
+/** The forms of a URL a pattern may be written against (with and without the default port). */
+function candidates(url: RtmpUrl): string[] {
+  const host = url.host.includes(":") ? `[${url.host}]` : url.host;
+  const path = `/${url.app}/${url.streamName}`;
+  const defaultPort = url.scheme === "rtmps" ? 443 : 1935;
+  const forms = [`${url.scheme}://${host}:${url.port}${path}`];
+  if (url.port === defaultPort) forms.push(`${url.scheme}://${host}${path}`);
+  return forms;
+}
+
+function matchesAny(url: RtmpUrl, patterns: readonly RegExp[]): boolean {
+  const forms = candidates(url);
+  return patterns.some((p) => forms.some((f) => p.test(f)));
+}
+
+function notAllowed(id: string, why: string): WireError {
+  return new WireError(AuthErrorCode.DestNotAllowed, `destination "${id}" is not allowed: ${why}`, CloseCode.Forbidden);
+}
+
+export class DestinationPolicy {
+  readonly #secret: string | undefined;
+  readonly #allow: RegExp[];
+
+  constructor(options: DestinationPolicyOptions) {
+    this.#secret = options.tokenSecret;
+    this.#allow = (options.allowlist ?? []).map(compilePattern);
+  }
+
+  /** True when neither tokens nor an allowlist restrict destinations. */
+  get open(): boolean {
+    return this.#secret === undefined && this.#allow.length === 0;
+  }
+
+  /**
+   * Decides each requested destination. Throws WireError (4003) when the
+   * whole start is unauthorised (token missing, expired or invalid).
+   */
+  async authorise(start: StartMessage): Promise<Authorisation> {
+    let grant: GoliveGrant | undefined;
+    let subject: string | undefined;
+    if (this.#secret !== undefined && start.token !== undefined) {
+      ({ grant, subject } = await verifyToken(this.#secret, start.token));
+    } else if (this.#secret !== undefined && this.#allow.length === 0) {
+      throw new WireError(AuthErrorCode.TokenMissing, "this bridge needs a token from the app to publish", CloseCode.Forbidden);
+    }
+    const tokenPatterns = (grant?.allow ?? []).map(compilePattern);
+    const destinations = start.destinations.map((d) => this.#decide(d, grant, tokenPatterns));
+    const record = start.record ?? false;
+    if (record && grant && !grant.rec) {
+      throw new WireError(AuthErrorCode.RecordNotAllowed, "the token does not allow recording on the bridge", CloseCode.Forbidden);
+    }
+    return { destinations, record, ...(subject !== undefined && { subject }) };
+  }
+
+  #decide(d: DestinationRequest, grant: GoliveGrant | undefined, tokenPatterns: RegExp[]): AuthorisedDestination | { id: string; error: WireError } {
+    try {
+      // A destination named by id only: the token (usually sealed) supplies it.
+      if (grant && d.url === "") {
+        const granted = grant.dst?.find((g) => g.id === d.id);
+        if (!granted) return { id: d.id, error: notAllowed(d.id, "the token grants no destination with this id") };
+        return { id: d.id, url: parseRtmpUrl(granted.url, granted.key) };
+      }
+      const url = parseRtmpUrl(d.url, d.key);
+      if (this.open) return { id: d.id, url };
+      if (grant) {
+        const exact = grant.dst?.some((g) => {
+          const gu = parseRtmpUrl(g.url, g.key);
+          return gu.tcUrl === url.tcUrl && gu.streamName === url.streamName;
+        });
+        if (exact || matchesAny(url, tokenPatterns)) return { id: d.id, url };
+      }
+      if (matchesAny(url, this.#allow)) return { id: d.id, url };
+      return { id: d.id, error: notAllowed(d.id, grant ? "the token does not grant it" : "it matches no allowed destination pattern") };
+    } catch (err) {
+      if (err instanceof WireError) return { id: d.id, error: err };
+      const e = err as { code?: string; message?: string };
+      return { id: d.id, error: new WireError(e.code ?? "RTMP_BAD_URL", e.message ?? String(err)) };
+    }
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Tokens that authorise a browser to publish, minted by the embedding app's
+ * backend with the secret it shares with the bridge (`--token-secret`).
+ *
+ * Two forms, both carrying the same claims under "golive":
+ *   - signed (JWS, HS256): the page can read which destinations it may use;
+ *   - sealed (JWE, dir + A256GCM): the page cannot read it at all, so a
+ *     destination's stream key can travel inside without the page (or its
+ *     user) ever seeing it. The client then names the destination by id only.
+ *
+ * Usage in an app backend:
+ *
+ *   import { mintToken } from "golive/token";
+ *   const token = await mintToken(process.env.GOLIVE_SECRET, {
+ *     dst: [{ id: "yt", url: "rtmp://a.rtmp.youtube.com/live2", key: userKey }],
+ *   }, { sealed: true, expiresIn: "2h", subject: userId });
+ */
+import { createHash } from "node:crypto";
+import { EncryptJWT, errors, jwtDecrypt, jwtVerify, SignJWT, type JWTPayload } from "jose";
+import { CloseCode, WireError } from "../../protocol/wire.js";
+
+/** A destination a token grants. */
+export interface TokenDestination {
+  /** The id the client uses to name it. */
+  id: string;
+  /** rtmp(s)://host/app[/key] */
+  url: string;
+  /** The stream key, when not part of url. Put it only in sealed tokens. */
+  key?: string;
+}
+
+/** What a token grants. */
+export interface GoliveGrant {
+  /** Exact destinations. */
+  dst?: TokenDestination[];
+  /** URL patterns (`*` = any run of characters within a path segment; a trailing `*` = anything). */
+  allow?: string[];
+  /** May record on the bridge's machine (default false). */
+  rec?: boolean;
+}
+
+export interface MintOptions {
+  /** jose duration ("2h", "15m") or seconds; default "1h". */
+  expiresIn?: string | number;
+  /** Encrypt instead of sign, hiding the grant from the page. */
+  sealed?: boolean;
+  /** The user, for the bridge's logs. */
+  subject?: string;
+}
+
+/** Auth failure codes, sent to the client with close code 4003. */
+export const AuthErrorCode = {
+  TokenMissing: "TOKEN_MISSING",
+  TokenExpired: "TOKEN_EXPIRED",
+  TokenInvalid: "TOKEN_INVALID",
+  DestNotAllowed: "DEST_NOT_ALLOWED",
+  RecordNotAllowed: "RECORD_NOT_ALLOWED",
+} as const;
+
+const MIN_SECRET_LENGTH = 32;
+
+function keys(secret: string): { sign: Uint8Array; seal: Uint8Array } {
+  if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) {
+    throw new TypeError(`the token secret must be a string of at least ${MIN_SECRET_LENGTH} characters`);
+  }
+  return {
+    sign: new TextEncoder().encode(secret),
+    // A distinct 256-bit key for encryption, derived from the same secret.
+    seal: createHash("sha256").update("golive sealed token key\0").update(secret).digest(),
+  };
+}
+
+/** Mints a token for a browser (call this in your backend, never in the page). */
+export async function mintToken(secret: string, grant: GoliveGrant, options: MintOptions = {}): Promise<string> {
+  const k = keys(secret);
+  const claims: JWTPayload = { golive: grant };
+  const expiresIn = options.expiresIn ?? "1h";
+  if (options.sealed) {
+    const jwt = new EncryptJWT(claims).setProtectedHeader({ alg: "dir", enc: "A256GCM" }).setIssuedAt().setExpirationTime(expiresIn);
+    if (options.subject) jwt.setSubject(options.subject);
+    return jwt.encrypt(k.seal);
+  }
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuedAt().setExpirationTime(expiresIn);
+  if (options.subject) jwt.setSubject(options.subject);
+  return jwt.sign(k.sign);
+}
+
+/** Verifies a signed or sealed token; returns its grant. Throws WireError (4003). */
+export async function verifyToken(secret: string, token: string): Promise<{ grant: GoliveGrant; subject?: string }> {
+  const k = keys(secret);
+  let payload: JWTPayload;
+  try {
+    const parts = token.split(".").length;
+    if (parts === 5) payload = (await jwtDecrypt(token, k.seal, { keyManagementAlgorithms: ["dir"], contentEncryptionAlgorithms: ["A256GCM"], requiredClaims: ["exp"] })).payload;
+    else if (parts === 3) payload = (await jwtVerify(token, k.sign, { algorithms: ["HS256"], requiredClaims: ["exp"] })).payload;
+    else throw new WireError(AuthErrorCode.TokenInvalid, "the token is not a JWT", CloseCode.Forbidden);
+  } catch (err) {
+    if (err instanceof WireError) throw err;
+    if (err instanceof errors.JWTExpired) throw new WireError(AuthErrorCode.TokenExpired, "the token has expired: ask the app for a new one", CloseCode.Forbidden);
+    throw new WireError(AuthErrorCode.TokenInvalid, "the token is not valid (bad signature, wrong secret or malformed)", CloseCode.Forbidden);
+  }
+  const grant = payload.golive;
+  if (typeof grant !== "object" || grant === null || Array.isArray(grant)) {
+    throw new WireError(AuthErrorCode.TokenInvalid, "the token carries no golive grant", CloseCode.Forbidden);
+  }
+  return { grant: grant as GoliveGrant, ...(typeof payload.sub === "string" && { subject: payload.sub }) };
+}
