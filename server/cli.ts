@@ -19,6 +19,23 @@ function packageVersion(): string {
   return "0.0.0";
 }
 
+interface ServeCliOptions {
+  port: number;
+  host: string;
+  recordDir: string;
+  allowPrivate: boolean;
+  maxDestinations: number;
+  logLevel: string;
+  staticDir?: string;
+  tokenSecret?: string;
+  allowDestination?: string[];
+  allowOrigin?: string[];
+  maxSessions: number;
+  maxSessionsPerIp: number;
+  resumeGrace: number;
+  insecureOpenRelay: boolean;
+}
+
 /** An integer option parser with bounds, for commander. */
 export function intArg(name: string, min: number, max: number): (value: string) => number {
   return (value: string) => {
@@ -46,9 +63,44 @@ export function buildProgram(): Command {
     .addOption(new Option("--max-destinations <n>", "destinations per session").default(4).argParser(intArg("--max-destinations", 1, 64)))
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal"]).env("LOG_LEVEL").default("info"))
     .option("--static-dir <dir>", "serve the demo page from this directory (default: the built dist/web)")
-    .action(async (opts: { port: number; host: string; recordDir: string; allowPrivate: boolean; maxDestinations: number; logLevel: string; staticDir?: string }) => {
+    .addOption(new Option("--token-secret <secret>", "shared secret (>= 32 chars) for destination tokens minted by your app's backend").env("GOLIVE_TOKEN_SECRET"))
+    .option("--allow-destination <pattern...>", "destination URL patterns allowed without a token, e.g. 'rtmp://*.rtmp.youtube.com/live2/*'")
+    .option("--allow-origin <origin...>", "WebSocket origins allowed ('*' for any); default: same origin, non-browser clients, loopback pages when on loopback")
+    .addOption(new Option("--max-sessions <n>", "sessions at once").default(200).argParser(intArg("--max-sessions", 1, 100000)))
+    .addOption(new Option("--max-sessions-per-ip <n>", "sessions at once from one address").default(10).argParser(intArg("--max-sessions-per-ip", 1, 100000)))
+    .addOption(new Option("--resume-grace <ms>", "how long a dropped session waits for its browser to resume").default(10000).argParser(intArg("--resume-grace", 0, 600000)))
+    .option("--insecure-open-relay", "DANGEROUS: on a non-loopback host, let anyone publish anywhere (no token, no allowlist)", false)
+    .addHelpText("after", `
+Destinations are authorised by a token (--token-secret) or an allowlist
+(--allow-destination). On a loopback host with neither, any public destination
+is allowed (you streaming from your own machine); on any other host golive
+refuses to start without one of them, unless --insecure-open-relay.
+Loopback, private, link-local and metadata addresses are refused unless
+--allow-private, whatever the mode.
+
+Examples:
+  golive serve                                  # http://127.0.0.1:8080/
+  golive serve --allow-private                  # also publish to a local nginx-rtmp
+  golive serve --host 0.0.0.0 --token-secret "$GOLIVE_TOKEN_SECRET"`)
+    .action(async (opts: ServeCliOptions) => {
       const { serve } = await import("./serve.js");
-      process.exitCode = await serve({ ...opts, shutdownTimeoutMs: 10_000 });
+      process.exitCode = await serve({
+        port: opts.port,
+        host: opts.host,
+        recordDir: opts.recordDir,
+        allowPrivate: opts.allowPrivate,
+        maxDestinations: opts.maxDestinations,
+        logLevel: opts.logLevel,
+        ...(opts.staticDir !== undefined && { staticDir: opts.staticDir }),
+        ...(opts.tokenSecret !== undefined && { tokenSecret: opts.tokenSecret }),
+        ...(opts.allowDestination !== undefined && { allowDestinations: opts.allowDestination }),
+        ...(opts.allowOrigin !== undefined && { allowOrigins: opts.allowOrigin }),
+        maxSessions: opts.maxSessions,
+        maxSessionsPerIp: opts.maxSessionsPerIp,
+        resumeGraceMs: opts.resumeGrace,
+        insecureOpenRelay: opts.insecureOpenRelay,
+        shutdownTimeoutMs: 10_000,
+      });
     });
 
   program

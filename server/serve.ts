@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Bridge, type BridgeOptions } from "./bridge/bridge.js";
+import { Bridge, isLoopbackHost, type BridgeOptions } from "./bridge/bridge.js";
 import { createLogger } from "./log.js";
 
 export interface ServeOptions {
@@ -15,6 +15,13 @@ export interface ServeOptions {
   maxDestinations: number;
   logLevel: string;
   staticDir?: string;
+  tokenSecret?: string;
+  allowDestinations?: string[];
+  allowOrigins?: string[];
+  maxSessions: number;
+  maxSessionsPerIp: number;
+  resumeGraceMs: number;
+  insecureOpenRelay: boolean;
   /** Bound on shutdown, ms. */
   shutdownTimeoutMs: number;
 }
@@ -31,16 +38,35 @@ function defaultStaticDir(): string | undefined {
 /** Starts the bridge; resolves with the exit code after a signal. */
 export async function serve(options: ServeOptions): Promise<number> {
   const logger = createLogger({ level: options.logLevel });
+  if (options.tokenSecret !== undefined && options.tokenSecret.length < 32) {
+    process.stderr.write("golive serve: --token-secret must be at least 32 characters\n");
+    return 2;
+  }
   const bridgeOptions: BridgeOptions = {
     host: options.host,
     port: options.port,
     recordDir: options.recordDir,
     allowPrivate: options.allowPrivate,
     staticDir: options.staticDir ?? defaultStaticDir(),
-    limits: { maxDestinations: options.maxDestinations },
+    limits: { maxDestinations: options.maxDestinations, resumeGraceMs: options.resumeGraceMs },
+    maxSessions: options.maxSessions,
+    maxSessionsPerIp: options.maxSessionsPerIp,
+    ...(options.tokenSecret !== undefined && { tokenSecret: options.tokenSecret }),
+    ...(options.allowDestinations !== undefined && { allowDestinations: options.allowDestinations }),
+    ...(options.allowOrigins !== undefined && { allowOrigins: options.allowOrigins }),
     logger,
   };
   const bridge = new Bridge(bridgeOptions);
+  if (bridge.openRelay && !isLoopbackHost(options.host)) {
+    if (!options.insecureOpenRelay) {
+      process.stderr.write(
+        `golive serve: refusing to listen on ${options.host} as an open relay: anyone could make this machine publish anywhere.\n` +
+          "Give --token-secret (tokens from your app's backend) or --allow-destination patterns, or, if you really mean it, --insecure-open-relay.\n",
+      );
+      return 2;
+    }
+    logger.warn("INSECURE: open relay on a non-loopback host (--insecure-open-relay): anyone who reaches this port can publish anywhere");
+  }
   try {
     await bridge.listen();
   } catch (err) {
