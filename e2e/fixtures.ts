@@ -1,0 +1,156 @@
+/**
+ * Playwright fixtures for the SDK's end-to-end tests: a test clip made by
+ * ffmpeg (frame counter, a white flash and a 1 kHz beep on the same frame
+ * every second, over a quiet 440 Hz tone), Debian's Chromium fed that clip as
+ * its fake camera and microphone, the harness page built by Vite, a real
+ * `golive serve` process and a real nginx-rtmp.
+ */
+import { test as base, chromium, type Browser, type Page } from "@playwright/test";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "vite";
+import { CHROMIUM_ARGS } from "../test/support/browser.js";
+import { startNginxRtmp, type NginxRtmpServer } from "../test/support/ingest.js";
+import { run } from "../test/support/ingest/process.js";
+import { freePort } from "../test/support/ports.js";
+import { requireBinary } from "../test/support/system.js";
+
+export interface Clip {
+  video: string;
+  audio: string;
+}
+
+/**
+ * A 2 s clip that Chromium loops: 640x360 at 30 fps with the frame number
+ * drawn, a white frame every 30 frames, and a 1 kHz beep starting on that
+ * frame; under it a 440 Hz tone (880 whole cycles in 2 s, so the loop point
+ * has no click) that makes gaps in the audio measurable.
+ *
+ *   ffmpeg -f lavfi -i color=c=0x303030:s=640x360:r=30:d=2 \
+ *     -vf "drawbox=enable='eq(mod(n\,30)\,0)':color=white:t=fill,drawtext=text='%{frame_num}':fontsize=64:fontcolor=yellow:x=20:y=20" \
+ *     -pix_fmt yuv420p clip.y4m
+ *   ffmpeg -f lavfi -i "aevalsrc=0.2*sin(2*PI*440*t)+if(lt(mod(t\,1)\,0.1)\,0.6*sin(2*PI*1000*t)\,0):s=48000:d=2" \
+ *     -ac 2 -c:a pcm_s16le clip.wav
+ */
+async function makeClip(dir: string): Promise<Clip> {
+  const ffmpeg = requireBinary("ffmpeg");
+  const video = join(dir, "clip.y4m");
+  const audio = join(dir, "clip.wav");
+  const v = await run("ffmpeg (clip video)", ffmpeg, [
+    "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=c=0x303030:s=640x360:r=30:d=2",
+    "-vf", "drawbox=enable='eq(mod(n\\,30)\\,0)':color=white:t=fill,drawtext=text='%{frame_num}':fontsize=64:fontcolor=yellow:x=20:y=20",
+    "-pix_fmt", "yuv420p", video,
+  ]);
+  if (v.code !== 0) throw new Error(`clip video: ${v.output}`);
+  const a = await run("ffmpeg (clip audio)", ffmpeg, [
+    "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+    "-i", "aevalsrc=0.2*sin(2*PI*440*t)+if(lt(mod(t\\,1)\\,0.1)\\,0.6*sin(2*PI*1000*t)\\,0):s=48000:d=2",
+    "-ac", "2", "-c:a", "pcm_s16le", audio,
+  ]);
+  if (a.code !== 0) throw new Error(`clip audio: ${a.output}`);
+  return { video, audio };
+}
+
+export interface Bridge {
+  url: string;
+  port: number;
+  logs(): string;
+}
+
+interface WorkerFixtures {
+  workDir: string;
+  clip: Clip;
+  harnessDir: string;
+  bridge: Bridge;
+  nginx: NginxRtmpServer;
+  chromiumBrowser: Browser;
+}
+
+interface TestFixtures {
+  harnessPage: Page;
+}
+
+export const test = base.extend<TestFixtures, WorkerFixtures>({
+  workDir: [async ({}, use) => {
+    const dir = await mkdtemp(join(tmpdir(), "golive-e2e-"));
+    await use(dir);
+    if (!process.env.GOLIVE_KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true });
+  }, { scope: "worker" }],
+
+  clip: [async ({ workDir }, use) => {
+    await use(await makeClip(workDir));
+  }, { scope: "worker" }],
+
+  harnessDir: [async ({ workDir }, use) => {
+    const outDir = join(workDir, "harness");
+    await build({ configFile: false, root: "e2e/harness", base: "./", logLevel: "warn", build: { outDir, emptyOutDir: true, target: "es2022" } });
+    await use(outDir);
+  }, { scope: "worker", timeout: 120_000 }],
+
+  nginx: [async ({}, use) => {
+    const nginx = await startNginxRtmp({ recordUnique: true });
+    await use(nginx);
+    await nginx.dispose();
+  }, { scope: "worker" }],
+
+  bridge: [async ({ harnessDir, workDir }, use) => {
+    if (!existsSync("dist/server/cli.js")) throw new Error("dist/ is not built: run `npm run build` (npm test does it)");
+    const port = await freePort();
+    let output = "";
+    const child: ChildProcess = spawn(process.execPath, [
+      "bin/golive.js", "serve", "--port", String(port), "--allow-private", "--static-dir", harnessDir,
+      "--record-dir", join(workDir, "recordings"), "--log-level", "info",
+    ], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`golive serve did not start:\n${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await use({ url: `http://127.0.0.1:${port}/`, port, logs: () => output });
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+  }, { scope: "worker", timeout: 60_000 }],
+
+  chromiumBrowser: [async ({ clip }, use) => {
+    const browser = await chromium.launch({
+      executablePath: requireBinary("chromium"),
+      headless: true,
+      args: [
+        ...CHROMIUM_ARGS,
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream=fps=30",
+        `--use-file-for-fake-video-capture=${clip.video}`,
+        `--use-file-for-fake-audio-capture=${clip.audio}`,
+        "--autoplay-policy=no-user-gesture-required",
+      ],
+    });
+    await use(browser);
+    await browser.close();
+  }, { scope: "worker" }],
+
+  harnessPage: async ({ chromiumBrowser, bridge }, use) => {
+    const context = await chromiumBrowser.newContext();
+    const page = await context.newPage();
+    const logs: string[] = [];
+    page.on("console", (m) => logs.push(`[${m.type()}] ${m.text()}`));
+    page.on("pageerror", (e) => logs.push(`[pageerror] ${e.message}`));
+    await page.goto(bridge.url);
+    await page.waitForFunction(() => "harness" in window);
+    await use(page);
+    if (test.info().status !== test.info().expectedStatus) {
+      await test.info().attach("browser console", { body: logs.join("\n"), contentType: "text/plain" });
+      await test.info().attach("bridge log", { body: bridge.logs(), contentType: "text/plain" });
+      console.log(logs.join("\n"));
+    }
+    await context.close();
+  },
+});
+
+export { expect } from "@playwright/test";

@@ -1,0 +1,38 @@
+// Drives the SDK from Playwright: window.harness.start(...) / stop() and a log
+// of every event, so tests assert on what the SDK reported while ffprobe
+// checks what the ingest received.
+import { Broadcaster, type BroadcastSource, type PresetName } from "../../web/sdk/index.js";
+
+interface HarnessStart {
+  destinations: Array<{ id: string; url: string; key?: string }>;
+  quality?: PresetName;
+  source?: BroadcastSource;
+}
+
+const events: Array<{ type: string; detail: unknown; at: number }> = [];
+let broadcaster: Broadcaster | undefined;
+
+const harness = {
+  events,
+  ready: true,
+  capabilities: () => Broadcaster.capabilities(),
+  async start(options: HarnessStart): Promise<string> {
+    broadcaster = new Broadcaster({ bridgeUrl: `ws://${location.host}/ingest`, quality: options.quality ?? "720p30" });
+    for (const type of ["statechange", "stats", "destination", "advice", "error"]) {
+      broadcaster.addEventListener(type, (e) => events.push({ type, detail: (e as CustomEvent).detail, at: performance.now() }));
+    }
+    const stream = await broadcaster.setSource(options.source ?? { kind: "camera" });
+    (document.getElementById("preview") as HTMLVideoElement).srcObject = stream;
+    await broadcaster.start({ destinations: options.destinations, record: false });
+    return broadcaster.state;
+  },
+  state: () => broadcaster?.state ?? "idle",
+  stats: () => broadcaster?.stats(),
+  async stop(): Promise<string> {
+    await broadcaster?.stop();
+    return broadcaster?.state ?? "idle";
+  },
+  drop: () => broadcaster?.simulateNetworkDrop(),
+};
+
+Object.assign(window, { harness });

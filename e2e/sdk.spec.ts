@@ -1,0 +1,119 @@
+// The browser SDK end to end: Debian Chromium's fake camera and microphone
+// (an ffmpeg-made clip with a frame counter, a flash and a beep every second)
+// -> WebCodecs H.264 + AAC (ffmpeg.wasm on Linux Chromium) -> golive serve ->
+// nginx-rtmp; every check is made on what nginx recorded.
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { ffprobeFrames } from "../test/support/ingest.js";
+import { beepTimes, decodeAudio, flashTimes, frameLuma, longestDropoutMs } from "./media-checks.js";
+import { expect, test } from "./fixtures.js";
+import type { Page } from "@playwright/test";
+
+async function broadcast(page: Page, rtmpUrl: string, key: string): Promise<void> {
+  const state = await page.evaluate(async ({ url, key }) => {
+    return (window as unknown as { harness: { start(o: unknown): Promise<string> } }).harness.start({ destinations: [{ id: "nginx", url, key }] });
+  }, { url: rtmpUrl, key });
+  expect(["starting", "live"]).toContain(state);
+  await expect.poll(() => page.evaluate(() => (window as unknown as { harness: { state(): string } }).harness.state()), { timeout: 20_000 }).toBe("live");
+}
+
+async function stop(page: Page): Promise<void> {
+  const state = await page.evaluate(() => (window as unknown as { harness: { stop(): Promise<string> } }).harness.stop());
+  expect(state).toBe("ended");
+}
+
+/** The one recording nginx made for `key` (record_unique: one file per publish). */
+async function recordingOf(dir: string, key: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => f.startsWith(`${key}-`) && f.endsWith(".flv")).map((f) => join(dir, f));
+}
+
+test("10 s live from the fake camera: H.264 + AAC 1280x720 ~30 fps, keyframes <= 2.1 s apart", async ({ harnessPage, nginx }) => {
+  await broadcast(harnessPage, nginx.rtmpUrl(), "cam10");
+  await harnessPage.waitForTimeout(10_500);
+  await stop(harnessPage);
+  const files = await recordingOf(nginx.recordDir, "cam10");
+  expect(files).toHaveLength(1);
+  const probe = await ffprobeFrames(files[0]!);
+  expect(probe.video?.codecName).toBe("h264");
+  expect(probe.audio?.codecName).toBe("aac");
+  expect([probe.video?.width, probe.video?.height]).toEqual([1280, 720]);
+  const video = probe.packets.filter((p) => p.stream === "video");
+  const duration = (video[video.length - 1]!.dtsMs - video[0]!.dtsMs) / 1000;
+  expect(duration).toBeGreaterThanOrEqual(9);
+  const fps = (video.length - 1) / duration;
+  expect(fps).toBeGreaterThan(27);
+  expect(fps).toBeLessThan(31);
+  const keys = video.filter((p) => p.keyframe).map((p) => p.dtsMs);
+  for (let i = 1; i < keys.length; i++) expect(keys[i]! - keys[i - 1]!, `keyframe interval ${i}`).toBeLessThanOrEqual(2100);
+  const audio = probe.packets.filter((p) => p.stream === "audio");
+  const audioDuration = (audio[audio.length - 1]!.dtsMs - audio[0]!.dtsMs) / 1000;
+  expect(Math.abs(audioDuration - duration)).toBeLessThan(0.5);
+});
+
+test("audio through ffmpeg.wasm joins seamlessly and A/V stay in sync over 30 s", async ({ harnessPage, nginx }) => {
+  test.setTimeout(150_000);
+  const caps = await harnessPage.evaluate(() => typeof AudioEncoder !== "undefined" && AudioEncoder.isConfigSupported({ codec: "mp4a.40.2", sampleRate: 48000, numberOfChannels: 2, bitrate: 128000 }).then((s) => s.supported === true, () => false));
+  await broadcast(harnessPage, nginx.rtmpUrl(), "sync30");
+  const encoder = await harnessPage.evaluate(() => (window as unknown as { harness: { stats(): { audioEncoder?: string } } }).harness.stats().audioEncoder);
+  expect(encoder).toBe(caps ? "webcodecs" : "ffmpeg");
+  await harnessPage.waitForTimeout(30_500);
+  await stop(harnessPage);
+  const [file] = await recordingOf(nginx.recordDir, "sync30");
+  const probe = await ffprobeFrames(file!);
+  const video = probe.packets.filter((p) => p.stream === "video");
+  const audioPackets = probe.packets.filter((p) => p.stream === "audio");
+  const videoDur = (video[video.length - 1]!.ptsMs - video[0]!.ptsMs) / 1000;
+  const audio = await decodeAudio(file!);
+  const audioDur = audio.samples.length / audio.rate;
+  // Total audio within 50 ms of video (plus one frame of each for end effects).
+  expect(Math.abs(audioDur - videoDur)).toBeLessThan(0.05 + 1 / 30 + 1024 / 48000);
+  // No dropout over 2 ms anywhere (segment joins included).
+  expect(longestDropoutMs(audio, 1)).toBeLessThanOrEqual(2);
+  expect(audioPackets.length).toBeGreaterThan(30 * 46);
+  // A/V sync at the start and at the end: beep onset vs flash frame.
+  const flashes = flashTimes(await frameLuma(file!));
+  const beeps = beepTimes(audio);
+  expect(flashes.length).toBeGreaterThanOrEqual(28);
+  const offsets = flashes.map((f) => {
+    const nearest = beeps.reduce((best, b) => (Math.abs(b - f) < Math.abs(best - f) ? b : best), Number.POSITIVE_INFINITY);
+    return (nearest - f) * 1000;
+  });
+  const early = offsets.slice(0, 3);
+  const late = offsets.slice(-3);
+  for (const o of [...early, ...late]) expect(Math.abs(o), `A/V offset ${o.toFixed(1)} ms`).toBeLessThanOrEqual(60);
+});
+
+test("keeps encoding in a background tab: no frame gap over 500 ms", async ({ harnessPage, nginx }) => {
+  await broadcast(harnessPage, nginx.rtmpUrl(), "bg");
+  await harnessPage.waitForTimeout(3000);
+  const other = await harnessPage.context().newPage();
+  await other.goto("about:blank");
+  await other.bringToFront();
+  await expect.poll(() => harnessPage.evaluate(() => document.visibilityState)).toBe("hidden");
+  await harnessPage.waitForTimeout(5000);
+  await harnessPage.bringToFront();
+  await harnessPage.waitForTimeout(2000);
+  await stop(harnessPage);
+  const [file] = await recordingOf(nginx.recordDir, "bg");
+  const video = (await ffprobeFrames(file!)).packets.filter((p) => p.stream === "video");
+  let worst = 0;
+  for (let i = 1; i < video.length; i++) worst = Math.max(worst, video[i]!.dtsMs - video[i - 1]!.dtsMs);
+  expect(worst).toBeLessThanOrEqual(500);
+  expect((video[video.length - 1]!.dtsMs - video[0]!.dtsMs) / 1000).toBeGreaterThan(9);
+});
+
+test("a network drop is resumed: one continuous recording", async ({ harnessPage, nginx }) => {
+  await broadcast(harnessPage, nginx.rtmpUrl(), "drop");
+  await harnessPage.waitForTimeout(3000);
+  await harnessPage.evaluate(() => (window as unknown as { harness: { drop(): void } }).harness.drop());
+  await expect.poll(() => harnessPage.evaluate(() => (window as unknown as { harness: { events: Array<{ type: string; detail: unknown }> } }).harness.events.filter((e) => e.type === "statechange").map((e) => e.detail)), { timeout: 15_000 }).toContain("reconnecting");
+  await expect.poll(() => harnessPage.evaluate(() => (window as unknown as { harness: { state(): string } }).harness.state()), { timeout: 15_000 }).toBe("live");
+  await harnessPage.waitForTimeout(3000);
+  await stop(harnessPage);
+  const files = await recordingOf(nginx.recordDir, "drop");
+  expect(files).toHaveLength(1);
+  const probe = await ffprobeFrames(files[0]!);
+  const video = probe.packets.filter((p) => p.stream === "video");
+  expect((video[video.length - 1]!.dtsMs - video[0]!.dtsMs) / 1000).toBeGreaterThan(5);
+  for (let i = 1; i < video.length; i++) expect(video[i]!.dtsMs).toBeGreaterThanOrEqual(video[i - 1]!.dtsMs);
+});
