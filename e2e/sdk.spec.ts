@@ -117,3 +117,31 @@ test("a network drop is resumed: one continuous recording", async ({ harnessPage
   expect((video[video.length - 1]!.dtsMs - video[0]!.dtsMs) / 1000).toBeGreaterThan(5);
   for (let i = 1; i < video.length; i++) expect(video[i]!.dtsMs).toBeGreaterThanOrEqual(video[i - 1]!.dtsMs);
 });
+
+test("MediaRecorder fallback when VideoEncoder is missing: still H.264 + AAC that plays", async ({ chromiumBrowser, bridge, nginx }) => {
+  const context = await chromiumBrowser.newContext();
+  await context.addInitScript(() => {
+    delete (window as unknown as { VideoEncoder?: unknown }).VideoEncoder;
+  });
+  const page = await context.newPage();
+  await page.goto(bridge.url);
+  await page.waitForFunction(() => "harness" in window);
+  expect(await page.evaluate(() => typeof (window as unknown as { VideoEncoder?: unknown }).VideoEncoder)).toBe("undefined");
+  await broadcast(page, nginx.rtmpUrl(), "mr");
+  const video = await page.evaluate(() => (window as unknown as { harness: { stats(): { videoEncoder?: string } } }).harness.stats().videoEncoder);
+  expect(video).toBe("mediarecorder");
+  await page.waitForTimeout(6000);
+  await stop(page);
+  await context.close();
+  const [file] = await recordingOf(nginx.recordDir, "mr");
+  const probe = await ffprobeFrames(file!);
+  expect(probe.video?.codecName).toBe("h264");
+  expect(probe.audio?.codecName).toBe("aac");
+  expect(probe.counts.video).toBeGreaterThan(100);
+  expect(probe.counts.audio).toBeGreaterThan(150);
+  // It plays: ffmpeg decodes every frame without an error.
+  const { execFile } = await import("node:child_process");
+  const { promisify } = await import("node:util");
+  const { stderr } = await promisify(execFile)("ffmpeg", ["-v", "error", "-i", file!, "-f", "null", "-"]);
+  expect(stderr.trim()).toBe("");
+});

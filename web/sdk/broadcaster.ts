@@ -21,6 +21,7 @@ import { toBase64, type DestinationMessage, type DestinationRequest, type Destin
 import { createAacEncoder, type AacEncoder } from "../audio/index.js";
 import { BroadcastError, captureError } from "./errors.js";
 import { AUDIO_BITRATE, avcCodecFor, PRESETS, type PresetName, type VideoQuality } from "./presets.js";
+import { RecorderVideo, recorderMimeType } from "./recorder-video.js";
 import { Transport, type TransportState } from "./transport.js";
 import type { VideoWorkerIn, VideoWorkerOut } from "./video-messages.js";
 
@@ -81,6 +82,8 @@ export interface BroadcastStats {
   destinations: DestinationStats[];
   /** "webcodecs" or "ffmpeg": where AAC comes from. */
   audioEncoder?: string;
+  /** "webcodecs" or "mediarecorder": where H.264 comes from. */
+  videoEncoder?: string;
 }
 
 const VIDEO_TRACK = 0;
@@ -104,6 +107,8 @@ export class Broadcaster extends EventTarget {
   #lastBridgeStats: DestinationStats[] = [];
   #destinationStates = new Map<string, DestinationMessage>();
   #stopped: Promise<void> | undefined;
+  #audioClockOffsetUs: number | undefined;
+  #recorderVideo: RecorderVideo | undefined;
 
   constructor(options: BroadcasterOptions) {
     super();
@@ -127,7 +132,7 @@ export class Broadcaster extends EventTarget {
   static capabilities(): { webcodecsVideo: boolean; mediaRecorder: boolean; screen: boolean } {
     return {
       webcodecsVideo: typeof VideoEncoder !== "undefined",
-      mediaRecorder: typeof MediaRecorder !== "undefined",
+      mediaRecorder: recorderMimeType() !== undefined,
       screen: typeof navigator !== "undefined" && typeof navigator.mediaDevices?.getDisplayMedia === "function",
     };
   }
@@ -158,8 +163,10 @@ export class Broadcaster extends EventTarget {
       const videoTrack = stream.getVideoTracks()[0];
       const audioTrack = stream.getAudioTracks()[0];
       if (!videoTrack) throw new BroadcastError("NO_VIDEO", "the source has no video track");
-      if (typeof VideoEncoder === "undefined") {
-        throw new BroadcastError("H264_UNSUPPORTED", "this browser cannot encode H.264 with WebCodecs (try a recent Chrome, Edge or Safari)");
+      // Without WebCodecs' VideoEncoder, MediaRecorder encodes and we demux.
+      const useRecorder = typeof VideoEncoder === "undefined";
+      if (useRecorder && !recorderMimeType()) {
+        throw new BroadcastError("H264_UNSUPPORTED", "this browser cannot encode H.264 (try a recent Chrome, Edge or Safari)");
       }
       const { width, height, framerate } = this.#quality;
       const config: VideoEncoderConfig = {
@@ -172,8 +179,10 @@ export class Broadcaster extends EventTarget {
         bitrateMode: "constant",
         avc: { format: "avc" },
       };
-      const support = await VideoEncoder.isConfigSupported(config);
-      if (!support.supported) throw new BroadcastError("H264_UNSUPPORTED", `this browser cannot encode H.264 at ${width}x${height}@${framerate}`);
+      if (!useRecorder) {
+        const support = await VideoEncoder.isConfigSupported(config);
+        if (!support.supported) throw new BroadcastError("H264_UNSUPPORTED", `this browser cannot encode H.264 at ${width}x${height}@${framerate}`);
+      }
 
       const transport = new Transport({
         url: this.#opts.bridgeUrl,
@@ -206,12 +215,22 @@ export class Broadcaster extends EventTarget {
       this.#transport = transport;
       await transport.connect();
 
-      const worker = new Worker(new URL("./video-worker.ts", import.meta.url), { type: "module" });
-      this.#worker = worker;
-      worker.onmessage = (event: MessageEvent<VideoWorkerOut>) => this.#fromWorker(event.data);
-      worker.onerror = (event) => this.#fail(new BroadcastError("ENCODER_FAILED", `the video encoder stopped: ${event.message}`));
-      this.#post({ type: "configure", config });
-      this.#attachVideo(stream);
+      if (useRecorder) {
+        const recorder = new RecorderVideo();
+        this.#recorderVideo = recorder;
+        recorder.start(videoTrack, this.#targetBitrate, {
+          onConfig: (c) => this.#fromWorker({ type: "config", description: c.description.slice().buffer, codec: c.codec, width: c.width, height: c.height }),
+          onChunk: (c) => this.#fromWorker({ type: "chunk", data: c.data.slice().buffer, timestampUs: c.timestampUs, key: c.key, durationUs: 0 }),
+          onError: (e) => this.#fail(e),
+        });
+      } else {
+        const worker = new Worker(new URL("./video-worker.ts", import.meta.url), { type: "module" });
+        this.#worker = worker;
+        worker.onmessage = (event: MessageEvent<VideoWorkerOut>) => this.#fromWorker(event.data);
+        worker.onerror = (event) => this.#fail(new BroadcastError("ENCODER_FAILED", `the video encoder stopped: ${event.message}`));
+        this.#post({ type: "configure", config });
+        this.#attachVideo(stream);
+      }
 
       if (audioTrack) {
         const settings = audioTrack.getSettings();
@@ -220,7 +239,8 @@ export class Broadcaster extends EventTarget {
         this.#audio = await createAacEncoder(
           { sampleRate, channels, bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, ...(this.#opts.ffmpeg && { ffmpeg: this.#opts.ffmpeg }) },
           (chunk) => {
-            if (transport.sendFrame({ track: AUDIO_TRACK, keyframe: false, timestampUs: chunk.timestampUs, compositionUs: 0, payload: chunk.data }, "audio")) {
+            const timestampUs = chunk.timestampUs + (this.#audioClockOffsetUs ?? 0);
+            if (transport.sendFrame({ track: AUDIO_TRACK, keyframe: false, timestampUs, compositionUs: 0, payload: chunk.data }, "audio")) {
               this.#bytesThisSecond += chunk.data.byteLength + 16;
             }
           },
@@ -267,6 +287,7 @@ export class Broadcaster extends EventTarget {
       queuedMs: destinations.reduce((m, d) => Math.max(m, d.queuedMs), 0),
       destinations,
       ...(this.#audio && { audioEncoder: this.#audio.kind }),
+      ...((this.#worker || this.#recorderVideo) && { videoEncoder: this.#recorderVideo ? "mediarecorder" : "webcodecs" }),
     };
   }
 
@@ -341,6 +362,9 @@ export class Broadcaster extends EventTarget {
           result.value?.close();
           return;
         }
+        // Rebase onto the shared clock (see video-worker.ts), once: the
+        // encoder keeps time by counting samples from the first one.
+        this.#audioClockOffsetUs ??= Math.round((performance.timeOrigin + performance.now()) * 1000) - result.value.timestamp;
         try {
           encoder.encode(result.value);
         } finally {
@@ -393,6 +417,7 @@ export class Broadcaster extends EventTarget {
 
   async #teardown(clean: boolean): Promise<void> {
     if (this.#statsTimer) clearInterval(this.#statsTimer);
+    this.#recorderVideo?.stop();
     const reader = this.#audioReader;
     this.#audioReader = undefined;
     await reader?.cancel().catch(() => undefined);

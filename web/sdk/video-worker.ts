@@ -23,6 +23,17 @@ let lastDescription = "";
 let encoded = 0;
 let dropped = 0;
 let canvas: OffscreenCanvas | undefined;
+/**
+ * Capture timestamps are on a clock of the browser's choosing (Chromium: time
+ * since boot for video, since capture start for audio), so every track is
+ * rebased onto one shared clock, the epoch in µs (performance.timeOrigin +
+ * now()), at its first frame.
+ */
+let clockOffsetUs: number | undefined;
+
+function wallUs(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
 
 function post(message: VideoWorkerOut, transfer: Transferable[] = []): void {
   self.postMessage(message, transfer);
@@ -48,7 +59,7 @@ function createEncoder(c: VideoEncoderConfig): void {
       const data = new ArrayBuffer(chunk.byteLength);
       chunk.copyTo(data);
       encoded++;
-      post({ type: "chunk", data, timestampUs: chunk.timestamp, key: chunk.type === "key", durationUs: chunk.duration ?? 0 }, [data]);
+      post({ type: "chunk", data, timestampUs: chunk.timestamp + (clockOffsetUs ?? 0), key: chunk.type === "key", durationUs: chunk.duration ?? 0 }, [data]);
     },
     error: (e) => fail(e),
   });
@@ -65,6 +76,7 @@ async function pump(r: ReadableStreamDefaultReader<VideoFrame>): Promise<void> {
     }
     if (result.done) return;
     const frame = result.value;
+    clockOffsetUs ??= wallUs() - frame.timestamp;
     if (r !== reader || !encoder || !config || encoder.state !== "configured") {
       frame.close();
       if (r !== reader) return;
@@ -117,6 +129,7 @@ self.onmessage = (event: MessageEvent<VideoWorkerIn>) => {
         const old = reader;
         reader = msg.readable.getReader();
         void old?.cancel().catch(() => undefined);
+        clockOffsetUs = undefined; // a new source may have another clock
         forceKey = true;
         void pump(reader);
         return;

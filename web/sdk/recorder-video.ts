@@ -1,0 +1,90 @@
+/**
+ * The fallback video path for browsers without WebCodecs' VideoEncoder:
+ * MediaRecorder records H.264 in Matroska/WebM (or MP4 where offered), and
+ * mediabunny demuxes the growing recording, chunk by chunk, into the same
+ * frames (avcC + length-prefixed NAL units) the WebCodecs path produces.
+ *
+ * MediaRecorder cannot be told to make a keyframe on demand; where Chromium
+ * supports it, `videoKeyFrameIntervalDuration` asks for one every 2 s.
+ */
+import { ALL_FORMATS, EncodedPacketSink, Input, ReadableStreamSource } from "mediabunny";
+import { BroadcastError } from "./errors.js";
+
+/** Containers with H.264 that MediaRecorder may offer, best first. */
+const MIME_TYPES = [
+  "video/x-matroska;codecs=avc1",
+  "video/webm;codecs=h264",
+  "video/webm;codecs=avc1",
+  "video/mp4;codecs=avc1",
+];
+
+export interface RecorderVideoCallbacks {
+  onConfig(config: { codec: string; description: Uint8Array; width: number; height: number }): void;
+  onChunk(chunk: { data: Uint8Array; timestampUs: number; key: boolean }): void;
+  onError(error: BroadcastError): void;
+}
+
+/** The first H.264 MIME type MediaRecorder supports here, if any. */
+export function recorderMimeType(): string | undefined {
+  if (typeof MediaRecorder === "undefined") return undefined;
+  return MIME_TYPES.find((t) => MediaRecorder.isTypeSupported(t));
+}
+
+export class RecorderVideo {
+  #recorder: MediaRecorder | undefined;
+  #stopped = false;
+
+  /**
+   * Starts recording `track`. Timestamps are reported on the SDK's shared
+   * clock (epoch µs: performance.timeOrigin + now()), anchored at the
+   * recorder's start.
+   */
+  start(track: MediaStreamTrack, bitrate: number, callbacks: RecorderVideoCallbacks): void {
+    const mimeType = recorderMimeType();
+    if (!mimeType) throw new BroadcastError("H264_UNSUPPORTED", "this browser cannot encode H.264 (neither WebCodecs nor MediaRecorder offers it)");
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const stream = new ReadableStream<Uint8Array>({ start: (c) => (controller = c) });
+    const options = { mimeType, videoBitsPerSecond: bitrate, videoKeyFrameIntervalDuration: 2000 } as MediaRecorderOptions;
+    const recorder = new MediaRecorder(new MediaStream([track]), options);
+    this.#recorder = recorder;
+    const startedAtUs = Math.round((performance.timeOrigin + performance.now()) * 1000);
+    recorder.ondataavailable = (event: BlobEvent) => {
+      void event.data.arrayBuffer().then((buf) => {
+        if (!this.#stopped && buf.byteLength > 0) controller.enqueue(new Uint8Array(buf));
+      });
+    };
+    recorder.onstop = () => {
+      try {
+        controller.close();
+      } catch {
+        // already closed
+      }
+    };
+    recorder.onerror = () => callbacks.onError(new BroadcastError("ENCODER_FAILED", "the browser's MediaRecorder stopped"));
+    recorder.start(100);
+    void this.#demux(stream, startedAtUs, callbacks).catch((err: unknown) => {
+      if (!this.#stopped) callbacks.onError(new BroadcastError("ENCODER_FAILED", `could not read MediaRecorder's output: ${err instanceof Error ? err.message : String(err)}`));
+    });
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#recorder?.state === "recording") this.#recorder.stop();
+  }
+
+  async #demux(stream: ReadableStream<Uint8Array>, startedAtUs: number, callbacks: RecorderVideoCallbacks): Promise<void> {
+    const input = new Input({ source: new ReadableStreamSource(stream), formats: ALL_FORMATS });
+    const track = await input.getPrimaryVideoTrack();
+    if (!track) throw new Error("no video track in the recording");
+    const config = await track.getDecoderConfig();
+    const description = config?.description;
+    if (!config || !description) throw new Error("the recording has no H.264 decoder configuration");
+    const bytes = description instanceof ArrayBuffer ? new Uint8Array(description) : new Uint8Array((description as ArrayBufferView).buffer, (description as ArrayBufferView).byteOffset, (description as ArrayBufferView).byteLength);
+    callbacks.onConfig({ codec: config.codec, description: bytes.slice(), width: track.displayWidth, height: track.displayHeight });
+    const sink = new EncodedPacketSink(track);
+    for await (const packet of sink.packets()) {
+      if (this.#stopped) break;
+      callbacks.onChunk({ data: packet.data, timestampUs: startedAtUs + Math.round(packet.timestamp * 1e6), key: packet.type === "key" });
+    }
+  }
+}
