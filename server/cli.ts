@@ -110,9 +110,15 @@ Examples:
     .addOption(new Option("-b, --bridge <ws-url>", "the bridge's WebSocket ingest (http:// works too; /ingest is added to a bare host)").env("GOLIVE_BRIDGE").default("ws://127.0.0.1:8080/ingest"))
     .option("-t, --to <rtmp-url>", "publish to this rtmp(s):// URL, stream key included; repeat for more destinations", (value: string, previous: string[]) => [...previous, value], [] as string[])
     .option("--record", "also record the session to an FLV file on the bridge's machine", false)
+    .addOption(new Option("--token <jwt>", "authorisation token, for a bridge that requires one (--token-secret)").env("GOLIVE_TOKEN"))
     .addOption(new Option("--realtime", "send each frame when its time comes, like ffmpeg -re (the default)").conflicts("fast"))
     .addOption(new Option("--fast", "send as fast as the bridge takes it (waits for the destinations to go live first)").conflicts("realtime"))
     .addOption(new Option("--loop <n>", "play the file n times, timestamps continuing").default(1).argParser(intArg("--loop", 1, 1_000_000)))
+    .addOption(new Option("--max-rate <mbit/s>", "cap the average sending rate (keeps --fast under a bridge's bitrate limit)").argParser((value: string) => {
+      const n = Number(value);
+      if (!(n > 0 && n <= 100_000)) throw new InvalidArgumentError("--max-rate must be a number of Mbit/s, > 0");
+      return n;
+    }))
     .addOption(new Option("--sessions <n>", "run n concurrent sessions from this process; {session} in a --to URL becomes 1..n").default(1).argParser(intArg("--sessions", 1, 100_000)))
     .addOption(new Option("--ramp <ms>", "with --sessions: spread the session starts over this many ms").default(0).argParser(intArg("--ramp", 0, 3_600_000)))
     .option("--json", "print the full result as JSON instead of text", false)

@@ -9,6 +9,7 @@
  *   130  interrupted (Ctrl-C): the sessions were stopped cleanly
  */
 import type { Writable } from "node:stream";
+import { Logging, LogLevel } from "mediabunny";
 import { GoliveError } from "../protocol/errors.js";
 import type { BridgeMessage } from "../protocol/wire.js";
 import {
@@ -21,9 +22,12 @@ export interface ReplayCommandOptions {
   bridge: string;
   to: string[];
   record: boolean;
+  token?: string;
   realtime?: boolean;
   fast?: boolean;
   loop: number;
+  /** Sending rate cap, Mbit/s. */
+  maxRate?: number;
   sessions: number;
   ramp: number;
   json: boolean;
@@ -102,6 +106,8 @@ export async function replayCommand(file: string, opts: ReplayCommandOptions, io
     err(`warning: ${opts.sessions} sessions share a stream key; most ingest servers accept one publisher per key (put {session} in the URL)`);
   }
 
+  // mediabunny warns on the console about codecs it does not know; our errors say it better.
+  Logging.level = LogLevel.Errors;
   let media: ReplayMedia;
   try {
     media = await loadReplayMedia(file);
@@ -145,8 +151,10 @@ export async function replayCommand(file: string, opts: ReplayCommandOptions, io
       bridge,
       to: opts.to,
       record: opts.record,
+      ...(opts.token !== undefined && { token: opts.token }),
       pacing,
       loop: opts.loop,
+      ...(opts.maxRate !== undefined && { maxBitrate: opts.maxRate * 1e6 }),
       rampMs: opts.ramp,
       zeroMask: opts.sessions > 1,
       signal: controller.signal,
@@ -165,6 +173,9 @@ export async function replayCommand(file: string, opts: ReplayCommandOptions, io
       if (!many || !s.ok || i < 10) for (const line of describeSession(s, i, many)) out(line);
     });
     out(summarize(result));
+  }
+  if (!opts.json && pacing === "fast" && opts.maxRate === undefined && result.sessions.some((s) => s.error?.code === "BITRATE_EXCEEDED")) {
+    err("the bridge refused the rate of --fast: cap it with --max-rate (e.g. --max-rate 20), or raise the bridge's bitrate limit");
   }
   if (result.sessions.some((s) => s.interrupted)) return ReplayExit.Interrupted;
   if (result.ok) return ReplayExit.Ok;

@@ -80,6 +80,7 @@ export interface FlvFramePacket {
   readonly offset: number;
 }
 
+/** What the demuxer emits, in file order. */
 export type FlvPacket = FlvConfigPacket | FlvFramePacket;
 
 /** A malformed or unsupported FLV file; `offset` is where in the file. */

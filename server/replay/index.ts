@@ -18,6 +18,7 @@ import { Pacer } from "./pacer.js";
 import { ReplaySession, type Pacing, type ReplaySessionOptions, type SessionResult } from "./replay-client.js";
 import { WireFeed } from "./wire-feed.js";
 
+// The parts of server/replay a caller may need besides replay() and replayMany().
 export { ReplayError, ReplayErrorCode, type ReplayErrorCodeValue } from "./errors.js";
 export { FlvDemuxError } from "./flv-demux.js";
 export { loadReplayMedia, type ReplayMedia, type ReplayFrame, type ReplayVideoTrack, type ReplayAudioTrack, type LoadMediaOptions } from "./media.js";
@@ -28,7 +29,7 @@ export type ReplayDestination = string | DestinationRequest;
 
 /** Options of `replay`. */
 export interface ReplayOptions
-  extends Pick<ReplaySessionOptions, "record" | "pacing" | "loop" | "client" | "waitForLive" | "connectTimeoutMs" | "acceptTimeoutMs" | "liveTimeoutMs" | "endTimeoutMs" | "highWaterBytes" | "zeroMask"> {
+  extends Pick<ReplaySessionOptions, "record" | "pacing" | "loop" | "maxBitrate" | "token" | "client" | "waitForLive" | "connectTimeoutMs" | "acceptTimeoutMs" | "liveTimeoutMs" | "endTimeoutMs" | "highWaterBytes" | "zeroMask"> {
   /** The file (FLV or MP4/MOV), or media loaded with loadReplayMedia. */
   file: string | ReplayMedia;
   /** The bridge: ws(s)://host:port[/ingest] (http(s):// is taken as ws(s)://; a URL without a path gets /ingest). */
@@ -79,7 +80,7 @@ export interface ReplayManyOptions extends Omit<ReplayOptions, "to" | "onMessage
 export interface ReplayManyResult {
   /** Every session ended normally and every destination of every session completed. */
   ok: boolean;
-  /** One result per session, in session order (index 0 is session 1). */
+  /** One result per session started, in session order (index 0 is session 1); fewer than n when aborted during the ramp. */
   sessions: SessionResult[];
   media: MediaSummary;
   elapsedMs: number;
@@ -179,11 +180,15 @@ export async function replayMany(n: number, options: ReplayManyOptions): Promise
 }
 
 /** The session options that pass through unchanged. */
-function pick(o: ReplayManyOptions): Partial<ReplaySessionOptions> {
-  const out: Partial<ReplaySessionOptions> = {};
+type PassThrough = Partial<Omit<ReplaySessionOptions, "bridge" | "destinations" | "feed" | "pacer" | "onMessage">>;
+
+function pick(o: ReplayManyOptions): PassThrough {
+  const out: PassThrough = {};
   if (o.record !== undefined) out.record = o.record;
   if (o.pacing !== undefined) out.pacing = o.pacing satisfies Pacing;
   if (o.loop !== undefined) out.loop = o.loop;
+  if (o.maxBitrate !== undefined) out.maxBitrate = o.maxBitrate;
+  if (o.token !== undefined) out.token = o.token;
   if (o.client !== undefined) out.client = o.client;
   if (o.waitForLive !== undefined) out.waitForLive = o.waitForLive;
   if (o.connectTimeoutMs !== undefined) out.connectTimeoutMs = o.connectTimeoutMs;

@@ -6,7 +6,9 @@
  * Takes the primary video track (H.264 with an avcC: the sample entry
  * `avc1`) and the primary audio track (AAC), each with its decoder
  * configuration and its packets in decode order. Packet data are views of
- * the file's bytes: nothing is copied.
+ * the file's bytes: nothing is copied. A file whose media data ends before
+ * its sample tables say is refused as truncated (mediabunny would stop
+ * there quietly).
  *
  * mediabunny gives presentation timestamps (edit lists applied) and decode
  * order, not decode timestamps. The decode timestamps are rebuilt the way a
@@ -68,9 +70,13 @@ export function decodeTimestamps(ptsUs: readonly number[]): number[] {
   return sorted.map((t) => t - shift);
 }
 
-async function readTrack(track: InputVideoTrack | InputAudioTrack): Promise<Mp4Frame[]> {
+async function readTrack(track: InputVideoTrack | InputAudioTrack, kind: string): Promise<Mp4Frame[]> {
   const packets: EncodedPacket[] = [];
   for await (const packet of new EncodedPacketSink(track).packets()) packets.push(packet);
+  // mediabunny stops quietly where the data ends; the sample table says how many there should be.
+  let listed = 0;
+  for await (const _ of new EncodedPacketSink(track).packets(undefined, undefined, { metadataOnly: true })) listed++;
+  if (packets.length < listed) throw bad(`the file is truncated: the ${kind} track lists ${listed} samples, the data holds ${packets.length}`);
   const dts = decodeTimestamps(packets.map((p) => us(p.timestamp)));
   return packets.map((p, i) => ({
     dtsUs: dts[i]!,
@@ -81,24 +87,34 @@ async function readTrack(track: InputVideoTrack | InputAudioTrack): Promise<Mp4F
   }));
 }
 
+/** The sample entry type of a codec mediabunny does not know, e.g. "'mp4v'". */
+async function codecName(track: InputVideoTrack | InputAudioTrack): Promise<string> {
+  const id = await track.getInternalCodecId();
+  return typeof id === "string" ? `'${id}'` : "of an unknown codec";
+}
+
 async function videoTrack(track: InputVideoTrack): Promise<Mp4Track> {
   const codec = await track.getCodec();
-  if (codec !== "avc") throw new ReplayError(ReplayErrorCode.UnsupportedCodec, `the video track is ${codec ?? "of an unknown codec"}, not H.264: replay H.264 (re-encode with ffmpeg -c:v libx264)`);
+  if (codec !== "avc") {
+    throw new ReplayError(ReplayErrorCode.UnsupportedCodec, `the video track is ${codec ?? await codecName(track)}, not H.264: replay H.264 (re-encode with ffmpeg -c:v libx264)`);
+  }
   const config = await track.getDecoderConfig();
   const description = descriptionBytes(config?.description);
   if (!config || !description) {
     throw new ReplayError(ReplayErrorCode.UnsupportedCodec, "the H.264 track has no avcC (an avc3 sample entry with in-band parameter sets): not supported");
   }
-  return { codec: config.codec, description, frames: await readTrack(track) };
+  return { codec: config.codec, description, frames: await readTrack(track, "video") };
 }
 
 async function audioTrack(track: InputAudioTrack): Promise<Mp4Track> {
   const codec = await track.getCodec();
-  if (codec !== "aac") throw new ReplayError(ReplayErrorCode.UnsupportedCodec, `the audio track is ${codec ?? "of an unknown codec"}, not AAC: replay AAC (re-encode with ffmpeg -c:a aac)`);
+  if (codec !== "aac") {
+    throw new ReplayError(ReplayErrorCode.UnsupportedCodec, `the audio track is ${codec ?? await codecName(track)}, not AAC: replay AAC (re-encode with ffmpeg -c:a aac)`);
+  }
   const config = await track.getDecoderConfig();
   const description = descriptionBytes(config?.description);
   if (!config || !description) throw new ReplayError(ReplayErrorCode.UnsupportedCodec, "the AAC track has no AudioSpecificConfig (esds): not supported");
-  return { codec: config.codec, description, frames: await readTrack(track) };
+  return { codec: config.codec, description, frames: await readTrack(track, "audio") };
 }
 
 /**

@@ -34,6 +34,7 @@ interface Entry {
   item: Paced;
 }
 
+/** The pacing loop; see the module comment. */
 export class Pacer {
   readonly #now: () => number;
   readonly #granularity: number;

@@ -8,7 +8,8 @@
  * Pacing: "realtime" sends each frame when its decode time is due relative
  * to the start of the stream (as `ffmpeg -re`); "fast" sends as fast as the
  * socket drains. Both stop writing while the socket's bufferedAmount is at
- * or over `highWaterBytes` and resume once half of it has drained.
+ * or over `highWaterBytes` and resume once half of it has drained; either
+ * can be capped at an average `maxBitrate`.
  *
  * The session never throws: every outcome, including an unreachable bridge,
  * ends in a SessionResult.
@@ -39,8 +40,16 @@ export interface ReplaySessionOptions {
   pacing?: Pacing;
   /** Times to play the file, timestamps continuing (default 1). */
   loop?: number;
+  /**
+   * Cap on the average sending rate from the start of the stream, bits/s
+   * (default none). With fast pacing it keeps under a bridge's bitrate limit
+   * (BITRATE_EXCEEDED, 25 Mbit/s over 5 s by default).
+   */
+  maxBitrate?: number;
   feed: WireFeed;
   pacer: Pacer;
+  /** Authorisation token from the app's backend, for a bridge that requires one. */
+  token?: string;
   /** `client` in "start", for the bridge's logs (default "golive-replay"). */
   client?: string;
   /** Hold media until no destination is still connecting (default: true for fast pacing, false for realtime). */
@@ -149,6 +158,9 @@ export function redactDestination(d: DestinationRequest): string {
 
 const SEND_OPTIONS = { binary: true } as const;
 
+/** Largest message accepted from the bridge, bytes: its control messages are JSON of a few KiB. */
+export const MAX_BRIDGE_MESSAGE_BYTES = 1024 * 1024;
+
 /** A text message's string, whatever shape `ws` handed it in. */
 function textOf(data: RawData): string {
   if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
@@ -162,6 +174,7 @@ export class ReplaySession implements Paced {
   readonly #loops: number;
   readonly #highWater: number;
   readonly #waitForLive: boolean;
+  readonly #maxBitrate: number | undefined;
   #state: ReplaySessionState = "idle";
   #ws: WebSocket | undefined;
   readonly #dests = new Map<string, Dest>();
@@ -199,6 +212,9 @@ export class ReplaySession implements Paced {
     this.#loops = loop;
     this.#highWater = highWater;
     this.#waitForLive = options.waitForLive ?? this.#pacing === "fast";
+    const maxBitrate = options.maxBitrate;
+    if (maxBitrate !== undefined && !(maxBitrate > 0)) throw new TypeError(`maxBitrate must be > 0, got ${maxBitrate}`);
+    this.#maxBitrate = maxBitrate;
     for (const d of options.destinations) {
       this.#dests.set(d.id, { id: d.id, kind: "rtmp", target: redactDestination(d), state: "unknown", wentLive: false });
     }
@@ -208,6 +224,11 @@ export class ReplaySession implements Paced {
 
   get state(): ReplaySessionState {
     return this.#state;
+  }
+
+  /** Media sent so far: frames, bytes (headers included) and the pass being sent (0-based). */
+  get progress(): { framesSent: number; bytesSent: number; pass: number } {
+    return { framesSent: this.#framesSent, bytesSent: this.#bytesSent, pass: this.#pass };
   }
 
   /** Opens the WebSocket and runs the session; resolves when it is over. Call once. */
@@ -220,7 +241,7 @@ export class ReplaySession implements Paced {
       ws = new WebSocket(this.#opts.bridge, SUBPROTOCOL, {
         perMessageDeflate: false,
         handshakeTimeout: this.#opts.connectTimeoutMs ?? 10_000,
-        maxPayload: 1024 * 1024,
+        maxPayload: MAX_BRIDGE_MESSAGE_BYTES,
         ...(this.#opts.zeroMask && { generateMask: (mask: Buffer) => void mask.fill(0) }),
       });
     } catch (err) {
@@ -272,6 +293,7 @@ export class ReplaySession implements Paced {
       version: PROTOCOL_VERSION,
       destinations: [...this.#opts.destinations],
       ...(this.#opts.record !== undefined && { record: this.#opts.record }),
+      ...(this.#opts.token !== undefined && { token: this.#opts.token }),
       client: this.#opts.client ?? "golive-replay",
     });
     this.#arm(this.#opts.acceptTimeoutMs ?? 10_000, () => `the bridge did not accept the session within ${this.#opts.acceptTimeoutMs ?? 10_000} ms`);
@@ -411,6 +433,10 @@ export class ReplaySession implements Paced {
         const due = this.#streamStart + (this.#pass * feed.media.durationUs + frame.dtsUs) / 1000;
         if (due > until) return due;
       }
+      if (this.#maxBitrate !== undefined) {
+        const allowed = this.#streamStart + (this.#bytesSent * 8 * 1000) / this.#maxBitrate;
+        if (allowed > until) return allowed;
+      }
       if (ws.bufferedAmount >= this.#highWater) {
         this.#blocked = true;
         return undefined; // #onSent wakes us
@@ -515,7 +541,8 @@ export class ReplaySession implements Paced {
       this.#fail(ReplayErrorCode.BridgeUnreachable, `cannot reach the bridge at ${this.#opts.bridge}: ${why}`);
     } else if (!this.#ended) {
       const stage = wasStopping ? "before it ended the session" : "in the middle of the session";
-      this.#fail(ReplayErrorCode.BridgeClosed, `the bridge closed the connection ${stage} (close code ${closeCode ?? "none"})`);
+      const why = this.#socketError ? `: ${this.#socketError.message}` : "";
+      this.#fail(ReplayErrorCode.BridgeClosed, `the bridge closed the connection ${stage} (close code ${closeCode ?? "none"}${why})`);
     }
     const error = this.#error;
     const destinations: DestinationResult[] = [...this.#dests.values()].map((d) => {

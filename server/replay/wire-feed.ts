@@ -19,6 +19,7 @@ interface Pass {
   refs: number;
 }
 
+/** The shared wire messages of one ReplayMedia; see the module comment. */
 export class WireFeed {
   readonly media: ReplayMedia;
   /** Header offset of each frame in a pass's block. */
