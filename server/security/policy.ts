@@ -24,7 +24,7 @@ export interface AuthorisedDestination {
 
 export interface Authorisation {
   destinations: Array<AuthorisedDestination | { id: string; error: WireError }>;
-  /** Recording allowed. */
+  /** Recording requested (explicitly, or by default with no destination) and allowed. */
   record: boolean;
   /** The token's subject, for logs. */
   subject?: string;
@@ -85,9 +85,16 @@ export class DestinationPolicy {
     }
     const tokenPatterns = (grant?.allow ?? []).map(compilePattern);
     const destinations = start.destinations.map((d) => this.#decide(d, grant, tokenPatterns));
-    const record = start.record ?? false;
-    if (record && grant && !grant.rec) {
-      throw new WireError(AuthErrorCode.RecordNotAllowed, "the token does not allow recording on the bridge", CloseCode.Forbidden);
+    // Without "record", a session that names no destination records by
+    // default: that counts as recording too, or leaving the field out would
+    // get round the grant.
+    const record = start.record ?? start.destinations.length === 0;
+    // Recording fills the bridge's disk: on a bridge that restricts who
+    // publishes, only a grant with `rec` allows it (an allowlist grants
+    // destinations, not recording).
+    if (record && !this.open && !grant?.rec) {
+      const why = grant ? "the token does not allow recording on the bridge" : "recording on this bridge needs a token that allows it";
+      throw new WireError(AuthErrorCode.RecordNotAllowed, why, CloseCode.Forbidden);
     }
     return { destinations, record, ...(subject !== undefined && { subject }) };
   }

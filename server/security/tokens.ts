@@ -40,7 +40,7 @@ export interface GoliveGrant {
 }
 
 export interface MintOptions {
-  /** jose duration ("2h", "15m") or seconds; default "1h". */
+  /** jose duration ("2h", "15m") or a number of seconds from now; default "1h". */
   expiresIn?: string | number;
   /** Encrypt instead of sign, hiding the grant from the page. */
   sealed?: boolean;
@@ -74,7 +74,9 @@ function keys(secret: string): { sign: Uint8Array; seal: Uint8Array } {
 export async function mintToken(secret: string, grant: GoliveGrant, options: MintOptions = {}): Promise<string> {
   const k = keys(secret);
   const claims: JWTPayload = { golive: grant };
-  const expiresIn = options.expiresIn ?? "1h";
+  // jose takes a number as the absolute `exp` (seconds since 1970), not as a
+  // duration: 3600 would mint a token that expired in 1970.
+  const expiresIn = typeof options.expiresIn === "number" ? Math.floor(Date.now() / 1000) + options.expiresIn : (options.expiresIn ?? "1h");
   if (options.sealed) {
     const jwt = new EncryptJWT(claims).setProtectedHeader({ alg: "dir", enc: "A256GCM" }).setIssuedAt().setExpirationTime(expiresIn);
     if (options.subject) jwt.setSubject(options.subject);
@@ -100,8 +102,23 @@ export async function verifyToken(secret: string, token: string): Promise<{ gran
     throw new WireError(AuthErrorCode.TokenInvalid, "the token is not valid (bad signature, wrong secret or malformed)", CloseCode.Forbidden);
   }
   const grant = payload.golive;
-  if (typeof grant !== "object" || grant === null || Array.isArray(grant)) {
-    throw new WireError(AuthErrorCode.TokenInvalid, "the token carries no golive grant", CloseCode.Forbidden);
+  if (!isGrant(grant)) {
+    throw new WireError(AuthErrorCode.TokenInvalid, "the token carries no well-formed golive grant", CloseCode.Forbidden);
   }
-  return { grant: grant as GoliveGrant, ...(typeof payload.sub === "string" && { subject: payload.sub }) };
+  return { grant, ...(typeof payload.sub === "string" && { subject: payload.sub }) };
+}
+
+/** The shape of a grant, checked so that a malformed one is TOKEN_INVALID rather than a crash later. */
+function isGrant(value: unknown): value is GoliveGrant {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const g = value as Record<string, unknown>;
+  const isString = (v: unknown): v is string => typeof v === "string";
+  const isDestination = (v: unknown): boolean => {
+    if (typeof v !== "object" || v === null) return false;
+    const d = v as Record<string, unknown>;
+    return isString(d.id) && isString(d.url) && (d.key === undefined || isString(d.key));
+  };
+  if (g.dst !== undefined && !(Array.isArray(g.dst) && g.dst.every(isDestination))) return false;
+  if (g.allow !== undefined && !(Array.isArray(g.allow) && g.allow.every(isString))) return false;
+  return g.rec === undefined || typeof g.rec === "boolean";
 }
