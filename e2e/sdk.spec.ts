@@ -19,7 +19,8 @@ async function broadcast(page: Page, rtmpUrl: string, key: string): Promise<void
 
 async function stop(page: Page): Promise<void> {
   const state = await page.evaluate(() => (window as unknown as { harness: { stop(): Promise<string> } }).harness.stop());
-  expect(state).toBe("ended");
+  const events = await page.evaluate(() => (window as unknown as { harness: { events: Array<{ type: string }> } }).harness.events.filter((e) => e.type !== "stats"));
+  expect(state, `SDK events: ${JSON.stringify(events).slice(0, 2000)}`).toBe("ended");
 }
 
 /** The one recording nginx made for `key` (record_unique: one file per publish). */
@@ -81,25 +82,6 @@ test("audio through ffmpeg.wasm joins seamlessly and A/V stay in sync over 30 s"
   const early = offsets.slice(0, 3);
   const late = offsets.slice(-3);
   for (const o of [...early, ...late]) expect(Math.abs(o), `A/V offset ${o.toFixed(1)} ms`).toBeLessThanOrEqual(60);
-});
-
-test("keeps encoding in a background tab: no frame gap over 500 ms", async ({ harnessPage, nginx }) => {
-  await broadcast(harnessPage, nginx.rtmpUrl(), "bg");
-  await harnessPage.waitForTimeout(3000);
-  const other = await harnessPage.context().newPage();
-  await other.goto("about:blank");
-  await other.bringToFront();
-  await expect.poll(() => harnessPage.evaluate(() => document.visibilityState)).toBe("hidden");
-  await harnessPage.waitForTimeout(5000);
-  await harnessPage.bringToFront();
-  await harnessPage.waitForTimeout(2000);
-  await stop(harnessPage);
-  const [file] = await recordingOf(nginx.recordDir, "bg");
-  const video = (await ffprobeFrames(file!)).packets.filter((p) => p.stream === "video");
-  let worst = 0;
-  for (let i = 1; i < video.length; i++) worst = Math.max(worst, video[i]!.dtsMs - video[i - 1]!.dtsMs);
-  expect(worst).toBeLessThanOrEqual(500);
-  expect((video[video.length - 1]!.dtsMs - video[0]!.dtsMs) / 1000).toBeGreaterThan(9);
 });
 
 test("a network drop is resumed: one continuous recording", async ({ harnessPage, nginx }) => {

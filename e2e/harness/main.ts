@@ -19,7 +19,11 @@ const harness = {
   async start(options: HarnessStart): Promise<string> {
     broadcaster = new Broadcaster({ bridgeUrl: `ws://${location.host}/ingest`, quality: options.quality ?? "720p30" });
     for (const type of ["statechange", "stats", "destination", "advice", "error"]) {
-      broadcaster.addEventListener(type, (e) => events.push({ type, detail: (e as CustomEvent).detail, at: performance.now() }));
+      broadcaster.addEventListener(type, (e) => {
+        const detail: unknown = (e as CustomEvent).detail;
+        const plain = detail instanceof Error ? { code: (detail as Error & { code?: string }).code, message: detail.message } : detail;
+        events.push({ type, detail: plain, at: performance.now() });
+      });
     }
     const stream = await broadcaster.setSource(options.source ?? { kind: "camera" });
     (document.getElementById("preview") as HTMLVideoElement).srcObject = stream;

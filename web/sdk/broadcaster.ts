@@ -215,6 +215,25 @@ export class Broadcaster extends EventTarget {
       this.#transport = transport;
       await transport.connect();
 
+      if (audioTrack) {
+        const settings = audioTrack.getSettings();
+        const sampleRate = settings.sampleRate ?? 48000;
+        const channels = (settings.channelCount ?? 2) >= 2 ? 2 : 1;
+        this.#audio = await createAacEncoder(
+          { sampleRate, channels, bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, ...(this.#opts.ffmpeg && { ffmpeg: this.#opts.ffmpeg }) },
+          (chunk) => {
+            const timestampUs = chunk.timestampUs + (this.#audioClockOffsetUs ?? 0);
+            if (transport.sendFrame({ track: AUDIO_TRACK, keyframe: false, timestampUs, compositionUs: 0, payload: chunk.data }, "audio")) {
+              this.#bytesThisSecond += chunk.data.byteLength + 16;
+            }
+          },
+          (err) => this.#fail(new BroadcastError("AUDIO_ENCODER_FAILED", `the audio encoder stopped: ${err.message}`)),
+        );
+        // Audio first: loading ffmpeg.wasm takes a moment, and video must not
+        // start (and set the session's time zero) while no audio is read.
+        transport.sendConfig({ type: "config", track: AUDIO_TRACK, kind: "audio", codec: this.#audio.codec, description: toBase64(this.#audio.description), bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, sampleRate: this.#audio.sampleRate, channels: this.#audio.channels });
+        this.#attachAudio(stream);
+      }
       if (useRecorder) {
         const recorder = new RecorderVideo();
         this.#recorderVideo = recorder;
@@ -232,23 +251,6 @@ export class Broadcaster extends EventTarget {
         this.#attachVideo(stream);
       }
 
-      if (audioTrack) {
-        const settings = audioTrack.getSettings();
-        const sampleRate = settings.sampleRate ?? 48000;
-        const channels = (settings.channelCount ?? 2) >= 2 ? 2 : 1;
-        this.#audio = await createAacEncoder(
-          { sampleRate, channels, bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, ...(this.#opts.ffmpeg && { ffmpeg: this.#opts.ffmpeg }) },
-          (chunk) => {
-            const timestampUs = chunk.timestampUs + (this.#audioClockOffsetUs ?? 0);
-            if (transport.sendFrame({ track: AUDIO_TRACK, keyframe: false, timestampUs, compositionUs: 0, payload: chunk.data }, "audio")) {
-              this.#bytesThisSecond += chunk.data.byteLength + 16;
-            }
-          },
-          (err) => this.#fail(new BroadcastError("AUDIO_ENCODER_FAILED", `the audio encoder stopped: ${err.message}`)),
-        );
-        transport.sendConfig({ type: "config", track: AUDIO_TRACK, kind: "audio", codec: this.#audio.codec, description: toBase64(this.#audio.description), bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, sampleRate: this.#audio.sampleRate, channels: this.#audio.channels });
-        this.#attachAudio(stream);
-      }
       this.#statsTimer = setInterval(() => this.#tickStats(), 1000);
     } catch (err) {
       const e = err instanceof BroadcastError ? err : new BroadcastError("START_FAILED", err instanceof Error ? err.message : String(err), { cause: err });

@@ -8,6 +8,7 @@
  * supports it, `videoKeyFrameIntervalDuration` asks for one every 2 s.
  */
 import { ALL_FORMATS, EncodedPacketSink, Input, ReadableStreamSource } from "mediabunny";
+import { buildAvcC, isAnnexB, splitAnnexB, toAvcc } from "./annexb.js";
 import { BroadcastError } from "./errors.js";
 
 /** Containers with H.264 that MediaRecorder may offer, best first. */
@@ -78,13 +79,33 @@ export class RecorderVideo {
     if (!track) throw new Error("no video track in the recording");
     const config = await track.getDecoderConfig();
     const description = config?.description;
-    if (!config || !description) throw new Error("the recording has no H.264 decoder configuration");
-    const bytes = description instanceof ArrayBuffer ? new Uint8Array(description) : new Uint8Array((description as ArrayBufferView).buffer, (description as ArrayBufferView).byteOffset, (description as ArrayBufferView).byteLength);
-    callbacks.onConfig({ codec: config.codec, description: bytes.slice(), width: track.displayWidth, height: track.displayHeight });
+    let sentConfig = false;
+    if (config && description) {
+      const bytes = description instanceof ArrayBuffer ? new Uint8Array(description) : new Uint8Array((description as ArrayBufferView).buffer, (description as ArrayBufferView).byteOffset, (description as ArrayBufferView).byteLength);
+      callbacks.onConfig({ codec: config.codec, description: bytes.slice(), width: track.displayWidth, height: track.displayHeight });
+      sentConfig = true;
+    }
     const sink = new EncodedPacketSink(track);
     for await (const packet of sink.packets()) {
       if (this.#stopped) break;
-      callbacks.onChunk({ data: packet.data, timestampUs: startedAtUs + Math.round(packet.timestamp * 1e6), key: packet.type === "key" });
+      let data = packet.data;
+      if (isAnnexB(data)) {
+        // Chromium's MediaRecorder writes Annex B with in-band SPS/PPS and no
+        // CodecPrivate: build the avcC from the first keyframe's parameter sets.
+        const units = splitAnnexB(data);
+        if (!sentConfig) {
+          const sps = units.find((u) => (u[0]! & 0x1f) === 7);
+          const pps = units.find((u) => (u[0]! & 0x1f) === 8);
+          if (!sps || !pps) continue; // wait for a keyframe with parameter sets
+          const avcC = buildAvcC(sps, pps);
+          const codec = `avc1.${[sps[1]!, sps[2]!, sps[3]!].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+          callbacks.onConfig({ codec, description: avcC, width: track.displayWidth, height: track.displayHeight });
+          sentConfig = true;
+        }
+        data = toAvcc(units);
+      }
+      if (!sentConfig) throw new Error("the recording has no H.264 decoder configuration");
+      callbacks.onChunk({ data, timestampUs: startedAtUs + Math.round(packet.timestamp * 1e6), key: packet.type === "key" });
     }
   }
 }
