@@ -27,7 +27,7 @@ import type { VideoWorkerIn, VideoWorkerOut } from "./video-messages.js";
 
 /** What to broadcast. */
 export type BroadcastSource =
-  | { kind: "camera"; videoDeviceId?: string; audioDeviceId?: string; audio?: boolean }
+  | { kind: "camera"; videoDeviceId?: string; audioDeviceId?: string; audio?: boolean; voiceProcessing?: boolean }
   | { kind: "screen"; audio?: boolean; microphone?: boolean }
   | { kind: "canvas"; canvas: HTMLCanvasElement; framerate?: number; audio?: MediaStream }
   | { kind: "stream"; stream: MediaStream };
@@ -301,7 +301,17 @@ export class Broadcaster extends EventTarget {
     switch (source.kind) {
       case "camera": {
         const video: MediaTrackConstraints = { width: { ideal: width }, height: { ideal: height }, frameRate: { ideal: framerate }, ...(source.videoDeviceId && { deviceId: { exact: source.videoDeviceId } }) };
-        const audio: MediaTrackConstraints | false = source.audio === false ? false : { channelCount: { ideal: 2 }, ...(source.audioDeviceId && { deviceId: { exact: source.audioDeviceId } }) };
+        // Broadcast audio, not a call: the browser's voice processing (echo
+        // cancellation, noise suppression, automatic gain) would pump levels
+        // and eat music and steady tones. Opt in with `voiceProcessing`.
+        const voice = source.voiceProcessing ?? false;
+        const audio: MediaTrackConstraints | false = source.audio === false ? false : {
+          channelCount: { ideal: 2 },
+          echoCancellation: voice,
+          noiseSuppression: voice,
+          autoGainControl: voice,
+          ...(source.audioDeviceId && { deviceId: { exact: source.audioDeviceId } }),
+        };
         try {
           return await md.getUserMedia({ video, audio });
         } catch (err) {
@@ -317,7 +327,7 @@ export class Broadcaster extends EventTarget {
         }
         if (source.microphone && stream.getAudioTracks().length === 0) {
           try {
-            const mic = await md.getUserMedia({ audio: true });
+            const mic = await md.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
             for (const t of mic.getAudioTracks()) stream.addTrack(t);
           } catch (err) {
             throw captureError(err, "microphone");
