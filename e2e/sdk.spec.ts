@@ -68,7 +68,8 @@ test("audio through ffmpeg.wasm joins seamlessly and A/V stay in sync over 30 s"
   const audio = await decodeAudio(file!);
   const audioDur = audio.samples.length / audio.rate;
   // Total audio within 50 ms of video (plus one frame of each for end effects).
-  expect(Math.abs(audioDur - videoDur)).toBeLessThan(0.05 + 1 / 30 + 1024 / 48000);
+  const span = (ps: typeof video): string => `${ps[0]!.ptsMs}..${ps[ps.length - 1]!.ptsMs} ms`;
+  expect(Math.abs(audioDur - videoDur), `audio ${audioDur.toFixed(3)} s (${span(audioPackets)}) vs video ${videoDur.toFixed(3)} s (${span(video)})`).toBeLessThan(0.05 + 1 / 30 + 1024 / 48000);
   // No dropout over 2 ms anywhere (segment joins included).
   expect(longestDropoutMs(audio, 1)).toBeLessThanOrEqual(2);
   expect(audioPackets.length).toBeGreaterThan(30 * 46);

@@ -17,7 +17,7 @@
  * (detail: BroadcastError).
  */
 /// <reference types="dom-mediacapture-transform" />
-import { toBase64, type DestinationMessage, type DestinationRequest, type DestinationStats } from "../../protocol/wire.js";
+import { toBase64, type DestinationMessage, type DestinationRequest, type DestinationStats, type MediaFrame } from "../../protocol/wire.js";
 import { createAacEncoder, type AacEncoder } from "../audio/index.js";
 import { BroadcastError, captureError } from "./errors.js";
 import { AUDIO_BITRATE, avcCodecFor, PRESETS, type PresetName, type VideoQuality } from "./presets.js";
@@ -108,6 +108,9 @@ export class Broadcaster extends EventTarget {
   #destinationStates = new Map<string, DestinationMessage>();
   #stopped: Promise<void> | undefined;
   #audioClockOffsetUs: number | undefined;
+  #firstVideoUs: number | undefined;
+  #audioOffsetReads = 0;
+  #audioWaiting: MediaFrame[] = [];
   #recorderVideo: RecorderVideo | undefined;
 
   constructor(options: BroadcasterOptions) {
@@ -221,12 +224,7 @@ export class Broadcaster extends EventTarget {
         const channels = (settings.channelCount ?? 2) >= 2 ? 2 : 1;
         this.#audio = await createAacEncoder(
           { sampleRate, channels, bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, ...(this.#opts.ffmpeg && { ffmpeg: this.#opts.ffmpeg }) },
-          (chunk) => {
-            const timestampUs = chunk.timestampUs + (this.#audioClockOffsetUs ?? 0);
-            if (transport.sendFrame({ track: AUDIO_TRACK, keyframe: false, timestampUs, compositionUs: 0, payload: chunk.data }, "audio")) {
-              this.#bytesThisSecond += chunk.data.byteLength + 16;
-            }
-          },
+          (chunk) => this.#audioOut({ track: AUDIO_TRACK, keyframe: false, timestampUs: chunk.timestampUs + (this.#audioClockOffsetUs ?? 0), compositionUs: 0, payload: chunk.data }),
           (err) => this.#fail(new BroadcastError("AUDIO_ENCODER_FAILED", `the audio encoder stopped: ${err.message}`)),
         );
         // Audio first: loading ffmpeg.wasm takes a moment, and video must not
@@ -376,7 +374,12 @@ export class Broadcaster extends EventTarget {
         }
         // Rebase onto the shared clock (see video-worker.ts), once: the
         // encoder keeps time by counting samples from the first one.
-        this.#audioClockOffsetUs ??= Math.round((performance.timeOrigin + performance.now()) * 1000) - result.value.timestamp;
+        if (this.#audioOffsetReads < 10) {
+          // As for video: the smallest arrival delay of the first reads.
+          this.#audioOffsetReads++;
+          const offset = Math.round((performance.timeOrigin + performance.now()) * 1000) - result.value.timestamp;
+          this.#audioClockOffsetUs = Math.min(this.#audioClockOffsetUs ?? offset, offset);
+        }
         try {
           encoder.encode(result.value);
         } finally {
@@ -384,6 +387,15 @@ export class Broadcaster extends EventTarget {
         }
       }
     })();
+  }
+
+  #audioOut(frame: MediaFrame): void {
+    if (this.#firstVideoUs === undefined) {
+      if (this.#audioWaiting.length < 500) this.#audioWaiting.push(frame);
+      return;
+    }
+    if (frame.timestampUs + 21_333 <= this.#firstVideoUs) return;
+    if (this.#transport?.sendFrame(frame, "audio")) this.#bytesThisSecond += frame.payload.byteLength + 16;
   }
 
   #fromWorker(msg: VideoWorkerOut): void {
@@ -398,6 +410,14 @@ export class Broadcaster extends EventTarget {
           this.#bytesThisSecond += msg.data.byteLength + 16;
         }
         this.#framesThisSecond++;
+        if (this.#firstVideoUs === undefined) {
+          // Audio and video start together: audio from before the first
+          // picture is dropped, the rest that waited goes out now.
+          this.#firstVideoUs = msg.timestampUs;
+          const waiting = this.#audioWaiting;
+          this.#audioWaiting = [];
+          for (const frame of waiting) this.#audioOut(frame);
+        }
         return;
       case "stats":
         this.#encoderDropped = msg.dropped;

@@ -30,6 +30,22 @@ let canvas: OffscreenCanvas | undefined;
  * now()), at its first frame.
  */
 let clockOffsetUs: number | undefined;
+/**
+ * The offset is the smallest (arrival - timestamp) over the first frames:
+ * the first one alone carries start-up delay. Chunks wait until it is known.
+ */
+const OFFSET_FRAMES = 10;
+let offsetSamples = 0;
+let offsetMin = Number.POSITIVE_INFINITY;
+let held: Array<Extract<VideoWorkerOut, { type: "chunk" }>> = [];
+
+function sendChunk(chunk: Extract<VideoWorkerOut, { type: "chunk" }>): void {
+  if (clockOffsetUs === undefined) {
+    held.push(chunk);
+    return;
+  }
+  post({ ...chunk, timestampUs: chunk.timestampUs + clockOffsetUs }, [chunk.data]);
+}
 
 function wallUs(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
@@ -59,7 +75,7 @@ function createEncoder(c: VideoEncoderConfig): void {
       const data = new ArrayBuffer(chunk.byteLength);
       chunk.copyTo(data);
       encoded++;
-      post({ type: "chunk", data, timestampUs: chunk.timestamp + (clockOffsetUs ?? 0), key: chunk.type === "key", durationUs: chunk.duration ?? 0 }, [data]);
+      sendChunk({ type: "chunk", data, timestampUs: chunk.timestamp, key: chunk.type === "key", durationUs: chunk.duration ?? 0 });
     },
     error: (e) => fail(e),
   });
@@ -76,7 +92,15 @@ async function pump(r: ReadableStreamDefaultReader<VideoFrame>): Promise<void> {
     }
     if (result.done) return;
     const frame = result.value;
-    clockOffsetUs ??= wallUs() - frame.timestamp;
+    if (clockOffsetUs === undefined) {
+      offsetMin = Math.min(offsetMin, wallUs() - frame.timestamp);
+      if (++offsetSamples >= OFFSET_FRAMES) {
+        clockOffsetUs = offsetMin;
+        const waiting = held;
+        held = [];
+        for (const c of waiting) sendChunk(c);
+      }
+    }
     if (r !== reader || !encoder || !config || encoder.state !== "configured") {
       frame.close();
       if (r !== reader) return;
@@ -129,7 +153,10 @@ self.onmessage = (event: MessageEvent<VideoWorkerIn>) => {
         const old = reader;
         reader = msg.readable.getReader();
         void old?.cancel().catch(() => undefined);
-        clockOffsetUs = undefined; // a new source may have another clock
+        // A new source may have another clock: measure again.
+        clockOffsetUs = undefined;
+        offsetSamples = 0;
+        offsetMin = Number.POSITIVE_INFINITY;
         forceKey = true;
         void pump(reader);
         return;
