@@ -26,6 +26,11 @@ export default tseslint.config(
     },
   },
   {
+    // Playwright fixtures take their dependencies by destructuring, `{}` when none.
+    files: ["e2e/**/*.ts"],
+    rules: { "no-empty-pattern": "off" },
+  },
+  {
     // Plain JS (the bin shim, build scripts) has no types to check against.
     files: ["**/*.js"],
     ...tseslint.configs.disableTypeChecked,

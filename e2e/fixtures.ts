@@ -71,6 +71,28 @@ interface WorkerFixtures {
 
 interface TestFixtures {
   harnessPage: Page;
+  /** `golive serve` exactly as `npm start` runs it: the built demo page at /. */
+  demoBridge: Bridge;
+}
+
+/** Runs `golive serve` (the built CLI) on a free port with `args`, for the duration of `use`. */
+async function serveBridge(args: string[], use: (bridge: Bridge) => Promise<void>): Promise<void> {
+  if (!existsSync("dist/server/cli.js")) throw new Error("dist/ is not built: run `npm run build` (npm test does it)");
+  const port = await freePort();
+  let output = "";
+  const child: ChildProcess = spawn(process.execPath, ["bin/golive.js", "serve", "--port", String(port), "--allow-private", "--log-level", "info", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`golive serve did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await use({ url: `http://127.0.0.1:${port}/`, port, logs: () => output });
+  child.kill("SIGTERM");
+  await new Promise((r) => child.once("exit", r));
 }
 
 export const test = base.extend<TestFixtures, WorkerFixtures>({
@@ -97,26 +119,13 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
   }, { scope: "worker" }],
 
   bridge: [async ({ harnessDir, workDir }, use) => {
-    if (!existsSync("dist/server/cli.js")) throw new Error("dist/ is not built: run `npm run build` (npm test does it)");
-    const port = await freePort();
-    let output = "";
-    const child: ChildProcess = spawn(process.execPath, [
-      "bin/golive.js", "serve", "--port", String(port), "--allow-private", "--static-dir", harnessDir,
-      "--record-dir", join(workDir, "recordings"), "--log-level", "info",
-    ], { stdio: ["ignore", "pipe", "pipe"] });
-    child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
-      if (ok) break;
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`golive serve did not start:\n${output}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await use({ url: `http://127.0.0.1:${port}/`, port, logs: () => output });
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    await serveBridge(["--static-dir", harnessDir, "--record-dir", join(workDir, "recordings")], use);
   }, { scope: "worker", timeout: 60_000 }],
+
+  demoBridge: async ({ workDir }, use) => {
+    if (!existsSync("dist/web/index.html") || !existsSync("dist/web/golive.js")) throw new Error("dist/web is not built: run `npm run build` (npm test does it)");
+    await serveBridge(["--record-dir", join(workDir, "demo-recordings")], use);
+  },
 
   chromiumBrowser: [async ({ clip }, use) => {
     const browser = await chromium.launch({

@@ -1,6 +1,6 @@
 // The WebAssembly core loads and works in a real browser, bundled by Vite:
-// build web/ with the project's vite.config.ts, serve it, open it in Debian's
-// Chromium, and read the page's self-check (an AMF0 connect command encoded,
+// build a page that imports the core's browser loader, serve it, open it in
+// Debian's Chromium, and read the page's self-check (an AMF0 connect command encoded,
 // chunked and read back inside the browser).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build } from "vite";
@@ -18,7 +18,7 @@ describe("WebAssembly core in Chromium via Vite", () => {
 
   beforeAll(async () => {
     outDir = await mkdtemp(join(tmpdir(), "golive-web-"));
-    await build({ configFile: "vite.config.ts", logLevel: "silent", build: { outDir, emptyOutDir: true } });
+    await build({ configFile: false, root: "test/web/pages/core", base: "./", logLevel: "silent", build: { outDir, emptyOutDir: true, target: "es2022" } });
     server = await serveStatic(outDir);
     browser = await launchChromium();
   });

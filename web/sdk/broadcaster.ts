@@ -16,7 +16,6 @@
  * destination message), "advice" (detail: the new target bitrate), "error"
  * (detail: BroadcastError).
  */
-/// <reference types="dom-mediacapture-transform" />
 import { toBase64, type DestinationMessage, type DestinationRequest, type DestinationStats, type MediaFrame } from "../../protocol/wire.js";
 import { createAacEncoder, type AacEncoder } from "../audio/index.js";
 import { BroadcastError, captureError } from "./errors.js";
@@ -84,6 +83,16 @@ export interface BroadcastStats {
   audioEncoder?: string;
   /** "webcodecs" or "mediarecorder": where H.264 comes from. */
   videoEncoder?: string;
+}
+
+/** Chromium's MediaStreamTrackProcessor (mediacapture-transform), typed here for what we use. */
+type TrackProcessorCtor = new (init: { track: MediaStreamTrack; maxBufferSize?: number }) => { readonly readable: ReadableStream };
+
+/** The frames (VideoFrame) or audio data (AudioData) of a track, as a stream. */
+function trackReadable<T extends VideoFrame | AudioData>(track: MediaStreamTrack, maxBufferSize?: number): ReadableStream<T> {
+  const Processor = (globalThis as unknown as { MediaStreamTrackProcessor?: TrackProcessorCtor }).MediaStreamTrackProcessor;
+  if (!Processor) throw new BroadcastError("UNSUPPORTED_BROWSER", "this browser cannot read camera and microphone frames (MediaStreamTrackProcessor is missing)");
+  return new Processor({ track, ...(maxBufferSize !== undefined && { maxBufferSize }) }).readable as ReadableStream<T>;
 }
 
 const VIDEO_TRACK = 0;
@@ -346,9 +355,8 @@ export class Broadcaster extends EventTarget {
   #attachVideo(stream: MediaStream): void {
     const track = stream.getVideoTracks()[0];
     if (!track || !this.#worker) return;
-    const processor = new MediaStreamTrackProcessor({ track: track as MediaStreamVideoTrack, maxBufferSize: 2 });
-    const readable = processor.readable;
-    this.#worker.postMessage({ type: "source", readable } satisfies VideoWorkerIn, [readable as unknown as Transferable]);
+    const readable = trackReadable<VideoFrame>(track, 2);
+    this.#worker.postMessage({ type: "source", readable } satisfies VideoWorkerIn, [readable]);
   }
 
   #attachAudio(stream: MediaStream): void {
@@ -357,7 +365,7 @@ export class Broadcaster extends EventTarget {
     this.#audioReader = undefined;
     void old?.cancel().catch(() => undefined);
     if (!track || !this.#audio) return;
-    const reader = new MediaStreamTrackProcessor({ track: track as MediaStreamAudioTrack }).readable.getReader();
+    const reader = trackReadable<AudioData>(track).getReader();
     this.#audioReader = reader;
     const encoder = this.#audio;
     void (async () => {
