@@ -1,0 +1,101 @@
+/**
+ * AAC-LC for the browser SDK: WebCodecs' AudioEncoder where the platform has
+ * AAC (Chrome on Windows, macOS, Android), else FFmpeg's AAC encoder in
+ * ffmpeg.wasm, run on overlapping segments whose kept frames join without a
+ * gap, repeat or click (segmenter.ts explains how).
+ *
+ *   const enc = await createAacEncoder({ sampleRate: 48000, channels: 2, bitrate: 128000 },
+ *     (chunk) => send(chunk), (err) => stop(err));
+ *   sendConfig(enc.codec, enc.description);   // "mp4a.40.2", AudioSpecificConfig
+ *   for await (const data of audioDataStream) { enc.encode(data); data.close(); }
+ *   await enc.flush(); enc.close();
+ */
+import { AAC_SAMPLE_RATES, sampleRateIndex } from "./aac-config.js";
+import type { AacChunk } from "./segmented-encoder.js";
+import { findWebCodecsAacConfig, WebCodecsAacEncoder } from "./webcodecs-aac.js";
+
+export type { AacChunk } from "./segmented-encoder.js";
+export { AacEncoderError, AacErrorCode, type AacErrorCodeValue } from "./errors.js";
+export { audioSpecificConfig } from "./aac-config.js";
+export { splitAdts, parseAdtsFrames, wrapAdts, type AdtsFrame } from "./adts.js";
+
+/** What to encode. */
+export interface AacEncoderConfig {
+  /** One of the AAC sampling frequencies (48000, 44100, ...): the AudioData's rate; there is no resampling. */
+  sampleRate: number;
+  /** Channels encoded; AudioData with another count is up- or down-mixed. */
+  channels: 1 | 2;
+  /** Bits per second, e.g. 128000. */
+  bitrate: number;
+  /** The ffmpeg.wasm path (used when WebCodecs has no AAC). */
+  ffmpeg?: {
+    /** URL of @ffmpeg/core's ffmpeg-core.js (ESM); default: the copy bundled with the app. */
+    coreURL?: string;
+    /** URL of ffmpeg-core.wasm; default: the copy bundled with the app. */
+    wasmURL?: string;
+    /**
+     * New audio per ffmpeg job, milliseconds: latency against per-job
+     * overhead. Default 500, which keeps audio inside the bridge's 1 s
+     * reorder window; audio lags capture by about this plus 100 ms.
+     */
+    segmentMs?: number;
+    /** Audio allowed to wait for ffmpeg before the encoder fails with AAC_BACKLOG, milliseconds. Default 20000. */
+    maxBacklogMs?: number;
+  };
+}
+
+/** An AAC-LC encoder: AudioData in, raw AAC frames out. */
+export interface AacEncoder {
+  /** Where AAC comes from: the platform's WebCodecs, or ffmpeg.wasm. */
+  readonly kind: "webcodecs" | "ffmpeg";
+  /** Codec string "mp4a.40.2" and the AudioSpecificConfig (2 bytes for LC). */
+  readonly codec: string;
+  readonly description: Uint8Array;
+  readonly sampleRate: number;
+  readonly channels: number;
+  /**
+   * PCM in: WebCodecs AudioData (any sample format; f32 / f32-planar from
+   * MediaStreamTrackProcessor) at the configured sample rate. The caller
+   * still owns `data` and may close it when this returns.
+   */
+  encode(data: AudioData): void;
+  /** Encodes what is buffered and resolves once its chunks have been delivered. */
+  flush(): Promise<void>;
+  /** Stops at once; pending audio is dropped. */
+  close(): void;
+}
+
+/**
+ * Creates an AAC encoder: WebCodecs when `AudioEncoder.isConfigSupported`
+ * accepts "mp4a.40.2" with this config, else ffmpeg.wasm (loaded here, so a
+ * core that cannot be fetched rejects now with AAC_FFMPEG_LOAD rather than
+ * mid-stream). Throws TypeError for a config AAC cannot carry.
+ */
+export async function createAacEncoder(config: AacEncoderConfig, onChunk: (c: AacChunk) => void, onError: (e: Error) => void): Promise<AacEncoder> {
+  validateConfig(config);
+  const encoderConfig = await findWebCodecsAacConfig(config);
+  if (encoderConfig) return new WebCodecsAacEncoder(config, encoderConfig, onChunk, onError);
+  return createFfmpegAacEncoder(config, onChunk, onError);
+}
+
+/**
+ * Creates the ffmpeg.wasm AAC encoder whatever WebCodecs can do (for tests,
+ * and for identical output on every platform).
+ */
+export async function createFfmpegAacEncoder(config: AacEncoderConfig, onChunk: (c: AacChunk) => void, onError: (e: Error) => void): Promise<AacEncoder> {
+  validateConfig(config);
+  const [{ loadFfmpegRunner }, { SegmentedAacEncoder }] = await Promise.all([import("./ffmpeg-runner.js"), import("./segmented-encoder.js")]);
+  const runner = await loadFfmpegRunner(config.ffmpeg);
+  try {
+    return new SegmentedAacEncoder(runner, { sampleRate: config.sampleRate, channels: config.channels, bitrate: config.bitrate, ...config.ffmpeg }, onChunk, onError);
+  } catch (err) {
+    runner.close();
+    throw err;
+  }
+}
+
+function validateConfig(config: AacEncoderConfig): void {
+  if (sampleRateIndex(config.sampleRate) < 0) throw new TypeError(`AAC sample rate must be one of ${AAC_SAMPLE_RATES.join(", ")} Hz, not ${config.sampleRate}`);
+  if (config.channels !== 1 && config.channels !== 2) throw new TypeError(`channels must be 1 or 2, not ${String(config.channels)}`);
+  if (!Number.isInteger(config.bitrate) || config.bitrate < 8000 || config.bitrate > 512_000) throw new TypeError(`bitrate must be an integer 8000..512000 bits/s, not ${config.bitrate}`);
+}
