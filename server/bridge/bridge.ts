@@ -3,7 +3,7 @@
  * /healthz, /metrics and the demo page at /. Owns every session.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { BlockList, isIP, type AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { readFile } from "node:fs/promises";
 import { extname, join, normalize, resolve } from "node:path";
@@ -63,9 +63,20 @@ const TYPES: Record<string, string> = {
   ".wasm": "application/wasm", ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon",
 };
 
-/** True for addresses only this machine can reach. */
+const loopbackNets = new BlockList();
+loopbackNets.addSubnet("127.0.0.0", 8, "ipv4");
+loopbackNets.addAddress("::1", "ipv6"); // BlockList matches ::ffff:127.x.y.z against the IPv4 rule itself
+
+/**
+ * True for addresses only this machine can reach: "localhost" and loopback IP
+ * literals (brackets allowed). A name that merely starts with "127." is not
+ * one: 127.0.0.1.evil.example is anybody's.
+ */
 export function isLoopbackHost(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  if (h === "localhost") return true;
+  const family = isIP(h);
+  return family !== 0 && loopbackNets.check(h, family === 4 ? "ipv4" : "ipv6");
 }
 
 const PLACEHOLDER = `<!doctype html><meta charset="utf-8"><title>golive</title>
@@ -85,6 +96,8 @@ export class Bridge {
   #closing = false;
   readonly #policy: DestinationPolicy;
   readonly #byResumeToken = new Map<string, Session>();
+  /** Every open WebSocket, with or without a session. */
+  readonly #sockets = new Set<WebSocket>();
   readonly #perIp = new Map<string, number>();
   readonly #maxSessions: number;
   readonly #maxSessionsPerIp: number;
@@ -138,15 +151,29 @@ export class Bridge {
     this.#log.info({ url: `http://${this.#opts.host ?? "127.0.0.1"}:${this.address.port}/`, ingest: this.ingestUrl }, "golive bridge listening");
   }
 
-  /** Ends every session (unpublishing cleanly) and stops listening. */
-  async close(reason = "the bridge is shutting down"): Promise<void> {
+  /**
+   * Ends every session (unpublishing cleanly) and stops listening. Every
+   * WebSocket gets a close frame (1001); one whose client does not answer
+   * within `closeHandshakeMs` (a dead link, a stuck client) is cut, so a
+   * shutdown never waits on a client (ws alone would wait 30 s).
+   */
+  async close(reason = "the bridge is shutting down", closeHandshakeMs = 1000): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
     const server = this.#server;
     const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     await Promise.all([...this.sessions].map((s) => s.shutdown(CloseCode.GoingAway, reason)));
+    // Sockets with no session (no "start" yet) are not the sessions' to close.
+    for (const ws of this.#sockets) {
+      if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(CloseCode.GoingAway, "BRIDGE_SHUTTING_DOWN");
+    }
+    // Upgraded sockets are not HTTP connections: closeAllConnections() leaves them be.
     server?.closeAllConnections();
+    const cut = setTimeout(() => {
+      for (const ws of this.#sockets) ws.terminate();
+    }, closeHandshakeMs);
     await closed;
+    clearTimeout(cut);
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -167,11 +194,16 @@ export class Bridge {
 
   #connection(ws: WebSocket, req: IncomingMessage): void {
     const remote = req.socket.remoteAddress ?? "";
+    this.#sockets.add(ws);
+    ws.once("close", () => this.#sockets.delete(ws));
+    /** The bridge closed this socket: whatever the client still sends on it is stale. */
+    let closedByBridge = false;
     const link: SessionLink = {
       send: (message) => {
         if (ws.readyState === ws.OPEN) ws.send(encodeMessage(message));
       },
       close: (code, reason) => {
+        closedByBridge = true;
         if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason.slice(0, 120));
       },
     };
@@ -192,17 +224,34 @@ export class Bridge {
     }
     this.#perIp.set(remote, perIp + 1);
     let session: Session | undefined;
+    let refused = false;
     const startTimer = setTimeout(() => {
-      if (!session) refuse("TIMEOUT_NO_START", `no start message within ${this.#limits.startTimeoutMs} ms`, CloseCode.Timeout);
+      if (!session) {
+        refused = true;
+        refuse("TIMEOUT_NO_START", `no start message within ${this.#limits.startTimeoutMs} ms`, CloseCode.Timeout);
+      }
     }, this.#limits.startTimeoutMs);
     startTimer.unref();
     ws.on("message", (data: Buffer, isBinary: boolean) => {
+      // After the bridge's close frame (the session ended, or a resume on
+      // another socket superseded this one) messages may still arrive until
+      // the client answers it; they must not reach the session: on a
+      // superseded socket they are frames the new one already carries.
+      if (closedByBridge) return;
+      if (refused) return;
       if (!session) {
         clearTimeout(startTimer);
         const resumed = isBinary ? undefined : this.#resumeTarget(data);
         if (resumed) {
           session = resumed;
           resumed.resume(link);
+          return;
+        }
+        // Checked again here: connections that were all let in while the
+        // bridge had room would otherwise all become sessions.
+        if (this.sessions.size >= this.#maxSessions) {
+          refused = true;
+          refuse("SESSION_LIMIT", `this bridge carries at most ${this.#maxSessions} sessions; try again later`, CloseCode.LimitExceeded);
           return;
         }
         session = this.#createSession(link, remote);
@@ -235,11 +284,12 @@ export class Bridge {
     } catch {
       return false;
     }
-    if (url.host === req.headers.host) return true; // the page this bridge serves
-    if (list === undefined && isLoopbackHost(this.#opts.host ?? "127.0.0.1")) {
-      const h = url.hostname.replace(/^\[|\]$/g, "");
-      return h === "localhost" || h === "::1" || /^127\./.test(h);
-    }
+    const onLoopback = isLoopbackHost(this.#opts.host ?? "127.0.0.1");
+    // The page this bridge serves. On loopback the name must be a loopback
+    // one too: a site whose name was re-resolved to 127.0.0.1 (DNS
+    // rebinding) sends matching Host and Origin headers.
+    if (url.host === req.headers.host && (!onLoopback || isLoopbackHost(url.hostname))) return true;
+    if (list === undefined && onLoopback) return isLoopbackHost(url.hostname);
     return false;
   }
 

@@ -12,9 +12,12 @@
  *   `maxQueuedBytes`) the connection is reset rather than let memory grow.
  * - Upstream loss: a destination that was live reconnects with backoff
  *   (2 s, x1.5, jitter, at most `maxAttempts` tries); the new publish starts
- *   at a keyframe with onMetaData and sequence headers sent again. Refusals
- *   (wrong key, rejected connect, address not allowed, bad certificate) are
- *   final: retrying cannot fix them.
+ *   at a keyframe with onMetaData and sequence headers, stamped with that
+ *   keyframe's time, sent again. Refusals (publish denied, rejected connect,
+ *   address not allowed, bad certificate) are final: retrying cannot fix
+ *   them; "already publishing" (the ingest has not yet noticed the old
+ *   connection is gone) is not one of them. The lost connection is reset,
+ *   not closed: its unsent bytes must not keep the old publish alive.
  */
 import type { DestinationState, DestinationStats } from "../../protocol/wire.js";
 import type { Core } from "../../wasm/host/index.js";
@@ -49,10 +52,16 @@ export interface CongestionPolicy {
 export const DEFAULT_RECONNECT: ReconnectPolicy = { initialDelayMs: 2000, factor: 1.5, jitter: 0.2, maxAttempts: 5 };
 export const DEFAULT_CONGESTION: CongestionPolicy = { dropThresholdMs: 700, maxQueuedMs: 5000, maxQueuedBytes: 16 * 1024 * 1024 };
 
-/** Failures that reconnecting cannot fix. */
+/**
+ * Failures that reconnecting cannot fix. Only a destination that was live
+ * reconnects, so its name resolved and its key was accepted moments ago:
+ * a failed lookup then is the network still being down, and BadName ("already
+ * publishing") or a close in answer to publish is the ingest still holding
+ * the dead connection's publish until it notices; both pass, and are retried
+ * with the rest (within `maxAttempts`).
+ */
 const FINAL_CODES = new Set([
-  "PUBLISH_BAD_NAME", "PUBLISH_REJECTED", "PUBLISH_DENIED", "PUBLISH_FAILED", "RTMP_CONNECT_REJECTED",
-  "DEST_NOT_ALLOWED", "RTMP_BAD_URL", "RTMP_TLS_FAILED", "RTMP_DNS_FAILED",
+  "PUBLISH_DENIED", "PUBLISH_FAILED", "RTMP_CONNECT_REJECTED", "DEST_NOT_ALLOWED", "RTMP_BAD_URL", "RTMP_TLS_FAILED",
 ]);
 
 export interface RtmpDestinationOptions {
@@ -79,8 +88,6 @@ export class RtmpDestination implements Sink {
   #tracks: TrackSet | undefined;
   /** Generation of the tracks last sent on this connection (-1: none yet). */
   #sentGeneration = -1;
-  /** This connection has written its first frame. */
-  #started = false;
   /** Video may flow (a keyframe went out on this connection). */
   #videoStarted = false;
   /** After a reconnect: hold audio too until the first keyframe. */
@@ -184,7 +191,6 @@ export class RtmpDestination implements Sink {
     const publisher = new RtmpPublisher({ ...this.#opts.publisher, url: this.#opts.url, core: this.#opts.core });
     this.#publisher = publisher;
     this.#sentGeneration = -1;
-    this.#started = false;
     this.#videoStarted = false;
     this.#dropping = false;
     this.#bytesReported = 0;
@@ -277,13 +283,19 @@ export class RtmpDestination implements Sink {
     }
   }
 
-  #sendHeaders(publisher: RtmpPublisher): void {
+  /**
+   * onMetaData and the sequence headers, stamped with the time of the frame
+   * they precede: after a reconnect or a config change mid-stream that frame
+   * is far from 0, and headers at 0 would step the connection's time back
+   * (nginx-rtmp then records seconds of nothing before the first frame).
+   */
+  #sendHeaders(publisher: RtmpPublisher, timestamp: number): void {
     const tracks = this.#tracks;
     if (!tracks || tracks.generation === this.#sentGeneration) return;
     this.#sentGeneration = tracks.generation;
     publisher.sendMetadata(tracks.metadata);
-    if (tracks.video) publisher.sendVideo(0, { kind: "avc", frameType: 1, packetType: 0, cts: 0 }, tracks.video.config);
-    if (tracks.audio) publisher.sendAudio(0, { kind: "aac", packetType: 0 }, tracks.audio.config);
+    if (tracks.video) publisher.sendVideo(timestamp, { kind: "avc", frameType: 1, packetType: 0, cts: 0 }, tracks.video.config);
+    if (tracks.audio) publisher.sendAudio(timestamp, { kind: "aac", packetType: 0 }, tracks.audio.config);
   }
 
   #write(frame: SessionFrame): void {
@@ -313,8 +325,7 @@ export class RtmpDestination implements Sink {
           return;
         }
       }
-      this.#started = true;
-      if (this.#tracks && this.#tracks.generation !== this.#sentGeneration) this.#sendHeaders(publisher);
+      if (this.#tracks && this.#tracks.generation !== this.#sentGeneration) this.#sendHeaders(publisher, frame.dtsMs);
       if (frame.kind === "video") {
         publisher.sendVideo(frame.dtsMs, { kind: "avc", frameType: frame.keyframe ? 1 : 2, packetType: 1, cts: frame.ctsMs }, frame.payload);
       } else {

@@ -282,13 +282,20 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   /**
    * Closes at once without unpublishing. A pending publish() rejects with
    * RTMP_NOT_LIVE; no "error" event follows (the close was ours, not the
-   * server's).
+   * server's). A TCP connection is reset (RST), not ended: after a FIN the
+   * kernel would still deliver what it holds for the socket (megabytes
+   * behind a slow link, for as long as that link needs), keeping the
+   * server's side of the publish alive ("already publishing" to a
+   * reconnect) and competing with the new connection for the link.
    */
   destroy(): void {
     this.#stopRequested = true;
     this.#clearTimers();
     // Destroy first: the client's FCUnpublish/deleteStream then go nowhere.
-    this.#socket?.destroy();
+    const socket = this.#socket;
+    // A TLS socket's handle is not the TCP one: it can only be closed.
+    if (socket && !socket.destroyed && !socket.connecting && !(socket instanceof tls.TLSSocket)) socket.resetAndDestroy();
+    else socket?.destroy();
     this.#client?.close();
   }
 
@@ -394,7 +401,7 @@ function notAllowed(err: unknown): RtmpError {
  */
 function checkedLookup(lookup: net.LookupFunction | undefined, check: ((address: string, family: string) => void) | undefined): net.LookupFunction | undefined {
   if (!check) return lookup;
-  const base = lookup ?? (dnsLookup as unknown as net.LookupFunction);
+  const base = lookup ?? dnsLookup;
   return ((hostname: string, options: LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
     base(hostname, options, (err, address, family) => {
       if (err) return callback(err, address, family);
@@ -406,7 +413,7 @@ function checkedLookup(lookup: net.LookupFunction | undefined, check: ((address:
       }
       callback(null, address, family);
     });
-  }) as net.LookupFunction;
+  });
 }
 
 const TLS_CODES = new Set([

@@ -6,14 +6,29 @@ import WebSocket from "ws";
 import { decodeBridgeMessage, encodeMediaFrame, encodeMessage, SUBPROTOCOL, toBase64, type BridgeMessage, type ClientMessage, type MediaFrame } from "../../protocol/wire.js";
 import type { FlvAsWire } from "./flv-frames.js";
 
+/** Options of {@link WireTestClient.sendRealtime}. */
+export interface RealtimeOptions {
+  /** First frame to send (default 0). */
+  from?: number;
+  /** Stop before this frame (default: the end). */
+  to?: number;
+  /** performance.now() at media time 0 (default: now minus the first frame's time, so it goes out at once). */
+  originMs?: number;
+  /** Stop early (before the next frame) when this aborts. */
+  signal?: AbortSignal;
+}
+
 export class WireTestClient {
   readonly ws: WebSocket;
   readonly messages: BridgeMessage[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** Socket errors after the connection opened (a reset, a malformed frame from the bridge). */
+  readonly errors: Error[] = [];
   #waiters: Array<() => void> = [];
 
   private constructor(ws: WebSocket) {
     this.ws = ws;
+    ws.on("error", (err) => this.errors.push(err));
     ws.on("message", (data: Buffer, binary: boolean) => {
       if (!binary) this.messages.push(decodeBridgeMessage(data.toString("utf8")));
       for (const w of this.#waiters.splice(0)) w();
@@ -47,9 +62,9 @@ export class WireTestClient {
     this.ws.send(encodeMediaFrame(frame));
   }
 
-  /** Sends the two configs of an FLV's tracks. */
-  sendConfigs(media: FlvAsWire): void {
-    this.send({ type: "config", track: 0, kind: "video", codec: "avc1.42c01e", description: toBase64(media.avcC), framerate: 30, bitrate: 1_000_000 });
+  /** Sends the two configs of an FLV's tracks (`videoBitrate` default 1 Mbit/s: the base of congestion advice). */
+  sendConfigs(media: FlvAsWire, videoBitrate = 1_000_000): void {
+    this.send({ type: "config", track: 0, kind: "video", codec: "avc1.42c01e", description: toBase64(media.avcC), framerate: 30, bitrate: videoBitrate });
     this.send({ type: "config", track: 1, kind: "audio", codec: "mp4a.40.2", description: toBase64(media.asc), bitrate: 128_000 });
   }
 
@@ -59,6 +74,43 @@ export class WireTestClient {
       if (this.ws.readyState !== WebSocket.OPEN) return;
       this.sendFrame(f);
       while (this.ws.bufferedAmount > 4 * 1024 * 1024) await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /** Asks to take over the session of an earlier "accepted" (the first message on this connection). */
+  sendResume(resumeToken: string): void {
+    this.send({ type: "start", version: 1, destinations: [], resume: resumeToken });
+  }
+
+  /**
+   * Sends frames at their own pace, as a live encoder would (ffmpeg -re):
+   * frame i goes out when the wall clock reaches `originMs` + its timestamp.
+   * Pass the `originMs` of an earlier call to continue on the same clock
+   * (after a reconnect, the frames whose time has passed are skipped by the
+   * caller, not crammed in). Stops at `to`, when `signal` aborts, or when the
+   * socket closes; resolves with the index of the first frame not sent.
+   */
+  async sendRealtime(frames: readonly MediaFrame[], options: RealtimeOptions = {}): Promise<{ next: number; originMs: number }> {
+    const from = options.from ?? 0;
+    const to = Math.min(options.to ?? frames.length, frames.length);
+    const first = frames[from];
+    const originMs = options.originMs ?? performance.now() - (first ? first.timestampUs / 1000 : 0);
+    for (let i = from; i < to; i++) {
+      const f = frames[i]!;
+      const wait = originMs + f.timestampUs / 1000 - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      if (options.signal?.aborted || this.ws.readyState !== WebSocket.OPEN) return { next: i, originMs };
+      this.sendFrame(f);
+    }
+    return { next: to, originMs };
+  }
+
+  /** Resolves once everything sent has left this process (the socket's buffer is empty). */
+  async flushed(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.ws.bufferedAmount > 0) {
+      if (Date.now() > deadline) throw new Error(`${this.ws.bufferedAmount} bytes still buffered after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 5));
     }
   }
 

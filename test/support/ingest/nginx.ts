@@ -51,6 +51,10 @@ export interface NginxRtmpOptions {
   applications?: Readonly<Record<string, readonly string[]>>;
   /** How long to wait for the listener (default 10 s). */
   startTimeoutMs?: number;
+  /** Listen on this RTMP port instead of a free one (e.g. to restart a stopped server in its place). */
+  port?: number;
+  /** `record_path` to use instead of the server's own `recordings/` (e.g. the one of the server this one replaces). */
+  recordDir?: string;
 }
 
 /** A running nginx-rtmp from {@link startNginxRtmp}. */
@@ -218,12 +222,12 @@ async function launchNginx(dir: string, options: NginxRtmpOptions, tlsCert: Test
   const nginx = requireBinary("nginx");
   const rtmpModule = requireNginxModule("ngx_rtmp_module");
   const streamModule = tlsCert ? requireNginxModule("ngx_stream_module") : undefined;
-  const recordDir = join(dir, "recordings");
+  const recordDir = options.recordDir ?? join(dir, "recordings");
   await mkdir(recordDir, { recursive: true });
   const confPath = join(dir, "nginx.conf");
   const errorLog = join(dir, "error.log");
   return retryOnAddressInUse(async () => {
-    const [port, tlsPort] = await freePorts(tlsCert ? 2 : 1);
+    const [port, tlsPort] = options.port !== undefined ? [options.port, ...(tlsCert ? await freePorts(1) : [])] : await freePorts(tlsCert ? 2 : 1);
     if (port === undefined) throw new Error("freePorts returned nothing");
     const tls = tlsCert && streamModule && tlsPort !== undefined ? { port: tlsPort, cert: tlsCert, streamModule } : undefined;
     await writeFile(confPath, nginxConfig({ dir, port, recordDir, options, rtmpModule, tls }));

@@ -1,0 +1,270 @@
+// Congestion: one destination behind a slow link (the throttle proxy), one
+// direct. On the slow one the bridge drops non-key video past ~700 ms of
+// backlog, never audio or keyframes, counts every drop, and advises the
+// client to lower its bitrate; its memory stays bounded; the direct
+// destination gets everything. Past the hard cap the slow connection is reset
+// and reconnects.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { mkdir, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Bridge } from "../../server/bridge/bridge.js";
+import { createLogger } from "../../server/log.js";
+import { CloseCode, type AdviceMessage, type DestinationStats, type MediaFrame, type StatsMessage } from "../../protocol/wire.js";
+import { flvAsWire, type FlvAsWire } from "../support/flv-frames.js";
+import { parseAudioBody, parseVideoBody, readFlv } from "../support/flv-read.js";
+import { startNginxRtmp, TEST_MEDIA_CACHE_DIR } from "../support/ingest.js";
+import { exitStatus, run } from "../support/ingest/process.js";
+import { requireBinary } from "../support/system.js";
+import { ThrottleProxy } from "../support/throttle-proxy.js";
+import { WireTestClient } from "../support/wire-client.js";
+
+/** Input video bitrate: well above the slow link, so the ~4 MB loopback buffers fill in seconds. */
+const VIDEO_BITRATE = 8_000_000;
+let recordDir: string;
+let media: FlvAsWire;
+const cleanups: Array<() => Promise<void>> = [];
+
+/**
+ * A 12 s, 8 Mbit/s test FLV (cached next to cachedTestFlv's):
+ *
+ *     ffmpeg -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=frequency=440:sample_rate=44100 \
+ *       -t 12 -c:v libx264 -preset ultrafast -tune zerolatency -b:v 8M -maxrate 8M -bufsize 2M \
+ *       -g 60 -keyint_min 60 -sc_threshold 0 -bf 0 -pix_fmt yuv420p -c:a aac -b:a 128k -f flv out.flv
+ *
+ * Keyframes (~60 KB every 2 s) and audio come to ~0.4 Mbit/s: what is left when every inter frame is dropped.
+ */
+async function highBitrateFlv(): Promise<string> {
+  const out = join(TEST_MEDIA_CACHE_DIR, "testsrc2-1280x720-30fps-12s-gop60-8M-v1.flv");
+  if (((await stat(out).catch(() => undefined))?.size ?? 0) > 0) return out;
+  await mkdir(TEST_MEDIA_CACHE_DIR, { recursive: true });
+  const temp = `${out}.${process.pid}.tmp.flv`;
+  const result = await run("ffmpeg (8 Mbit/s flv)", requireBinary("ffmpeg"), [
+    "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+    "-t", "12", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-b:v", "8M", "-maxrate", "8M", "-bufsize", "2M",
+    "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-f", "flv", temp,
+  ], { timeoutMs: 60_000 });
+  if (result.code !== 0) throw new Error(`ffmpeg failed (status ${exitStatus(result)}):\n${result.output}`);
+  await rename(temp, out);
+  return out;
+}
+
+beforeAll(async () => {
+  recordDir = await mkdtemp(join(tmpdir(), "golive-congestion-"));
+  media = await flvAsWire(await highBitrateFlv());
+});
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+afterAll(async () => {
+  if (recordDir) await rm(recordDir, { recursive: true, force: true });
+});
+
+async function startBridge(options: ConstructorParameters<typeof Bridge>[0]): Promise<Bridge> {
+  const bridge = new Bridge(options);
+  await bridge.listen();
+  cleanups.push(() => bridge.close());
+  return bridge;
+}
+
+interface Frame {
+  key: boolean;
+  payload: Uint8Array;
+}
+
+/** Video and audio frames of an FLV file (sequence headers left out). */
+async function framesOf(path: string): Promise<{ video: Frame[]; audio: Frame[] }> {
+  const flv = readFlv(new Uint8Array(await readFile(path)));
+  const video: Frame[] = [];
+  const audio: Frame[] = [];
+  for (const tag of flv.tags) {
+    if (tag.type === 9) {
+      const v = parseVideoBody(tag.body);
+      if (v.kind === "legacy" && v.avcPacketType === 1) video.push({ key: v.frameType === 1, payload: v.payload });
+    } else if (tag.type === 8) {
+      const a = parseAudioBody(tag.body);
+      if (a.kind === "legacy" && a.aacPacketType === 1) audio.push({ key: true, payload: a.payload });
+    }
+  }
+  return { video, audio };
+}
+
+const same = (a: Frame, b: MediaFrame): boolean => Buffer.compare(a.payload, b.payload) === 0;
+
+/** Frame-for-frame equality with the input's frames of one track. */
+function expectAll(got: Frame[], want: MediaFrame[], label: string): void {
+  expect(got.length, `${label}: frame count`).toBe(want.length);
+  const bad = want.findIndex((w, i) => !same(got[i]!, w));
+  expect(bad, `${label}: first differing frame`).toBe(-1);
+}
+
+/** Stats of destination `id` from every stats message so far. */
+function statsOf(client: WireTestClient, id: string): DestinationStats[] {
+  return client.messages.filter((m): m is StatsMessage => m.type === "stats").flatMap((m) => m.destinations.filter((d) => d.id === id));
+}
+
+describe("congestion", () => {
+  it("a slow link: non-key video is dropped until the next keyframe, audio and keyframes all arrive, the client is advised, memory stays bounded", async () => {
+    const nginx = await startNginxRtmp();
+    cleanups.push(() => nginx.dispose());
+    // 3 Mbit/s: under half the input, seven times the keyframes and audio.
+    // (Slower, and the ~4 MB the loopback kernel buffers, released only in
+    // steps of a third, stall the socket for longer than the hard cap.)
+    const proxy = await ThrottleProxy.start({ targetPort: nginx.port, bytesPerSecond: 375_000 });
+    cleanups.push(() => proxy.close());
+    const bridge = await startBridge({
+      port: 0, recordDir, allowPrivate: true, logger: createLogger({ level: "silent" }),
+      limits: { statsIntervalMs: 250, adviceCalmMs: 1000 },
+    });
+
+    const client = await WireTestClient.connect(bridge.ingestUrl);
+    client.send({ type: "start", version: 1, record: false, destinations: [
+      { id: "slow", url: `rtmp://127.0.0.1:${proxy.port}/live/slow` },
+      { id: "direct", url: `${nginx.rtmpUrl()}/direct` },
+    ] });
+    await client.waitFor("accepted");
+    client.sendConfigs(media, VIDEO_BITRATE);
+    const rssBefore = process.memoryUsage().rss;
+    let rssMax = rssBefore;
+    const sampler = setInterval(() => (rssMax = Math.max(rssMax, process.memoryUsage().rss)), 100);
+    try {
+      expect((await client.sendRealtime(media.frames)).next).toBe(media.frames.length);
+    } finally {
+      clearInterval(sampler);
+    }
+
+    // The link recovers: what is queued (the bridge's and ~4 MB in the
+    // loopback socket buffers) drains, and the advice goes back up.
+    proxy.setRate(Number.POSITIVE_INFINITY);
+    const lowered = client.messages.filter((m): m is AdviceMessage => m.type === "advice" && m.reason === "congestion");
+    expect(lowered.length).toBeGreaterThan(0);
+    expect(lowered[0]!.targetBitrate).toBe(Math.round(VIDEO_BITRATE * 0.7));
+    expect(Math.min(...lowered.map((a) => a.targetBitrate))).toBeGreaterThanOrEqual(VIDEO_BITRATE * 0.15);
+    const recovered = await client.waitFor("advice", (m) => m.reason === "recovered", 10_000);
+    expect(recovered.targetBitrate).toBeGreaterThan(lowered.at(-1)!.targetBitrate);
+
+    client.send({ type: "stop" });
+    await client.waitFor("ended", () => true, 20_000);
+    expect((await client.closed).code).toBe(CloseCode.Normal);
+    expect(client.finalStates()).toEqual({ slow: "ended", direct: "ended" });
+
+    const slowStats = statsOf(client, "slow");
+    const final = slowStats.at(-1)!;
+    expect(final.framesDropped).toBeGreaterThan(0);
+    expect(final.reconnects).toBe(0);
+    expect(Math.max(...slowStats.map((s) => s.queuedMs))).toBeGreaterThan(700);
+    expect(Math.max(...slowStats.map((s) => s.queuedBytes))).toBeLessThan(16 * 1024 * 1024);
+    expect(statsOf(client, "direct").at(-1)).toMatchObject({ framesDropped: 0, framesSent: media.frames.length });
+    expect(rssMax - rssBefore).toBeLessThan(200 * 1024 * 1024);
+
+    const inputVideo = media.frames.filter((f) => f.track === 0);
+    const inputAudio = media.frames.filter((f) => f.track === 1);
+    const slow = await framesOf(await nginx.waitForRecording("slow"));
+    // Every audio frame, every keyframe.
+    expectAll(slow.audio, inputAudio, "slow audio");
+    expectAll(slow.video.filter((f) => f.key), inputVideo.filter((f) => f.keyframe), "slow keyframes");
+    // Fewer video frames, exactly as many fewer as counted, and only whole
+    // tails of GOPs missing: after a dropped frame nothing until the next
+    // keyframe (a decoder never gets a frame whose reference is gone).
+    expect(slow.video.length).toBe(inputVideo.length - final.framesDropped);
+    let at = 0;
+    let dropping = false;
+    for (const want of inputVideo) {
+      const got = slow.video[at];
+      if (got && same(got, want)) {
+        if (dropping && !want.keyframe) expect.fail(`inter frame at ${want.timestampUs / 1000} ms sent after a drop in its GOP`);
+        dropping = false;
+        at++;
+      } else {
+        expect(want.keyframe, `keyframe at ${want.timestampUs / 1000} ms missing`).toBe(false);
+        dropping = true;
+      }
+    }
+    expect(at).toBe(slow.video.length);
+
+    const direct = await framesOf(await nginx.waitForRecording("direct"));
+    expectAll(direct.video, inputVideo, "direct video");
+    expectAll(direct.audio, inputAudio, "direct audio");
+  });
+
+  it("a stalled link past the hard cap: the connection is reset and reconnects once the link is back", async () => {
+    const nginx = await startNginxRtmp();
+    cleanups.push(() => nginx.dispose());
+    const proxy = await ThrottleProxy.start({ targetPort: nginx.port });
+    cleanups.push(() => proxy.close());
+    const bridge = await startBridge({
+      port: 0, recordDir, allowPrivate: true, logger: createLogger({ level: "silent" }),
+      limits: { statsIntervalMs: 250 },
+      destination: { congestion: { maxQueuedMs: 1500 }, reconnect: { initialDelayMs: 300, maxAttempts: 10 } },
+    });
+    const client = await WireTestClient.connect(bridge.ingestUrl);
+    client.send({ type: "start", version: 1, record: false, destinations: [
+      { id: "stalled", url: `rtmp://127.0.0.1:${proxy.port}/live/stalled` },
+      { id: "direct", url: `${nginx.rtmpUrl()}/direct2` },
+    ] });
+    await client.waitFor("accepted");
+    client.sendConfigs(media, VIDEO_BITRATE);
+    const controller = new AbortController();
+    const sending = client.sendRealtime(media.frames, { signal: controller.signal });
+    await client.waitFor("destination", (m) => m.id === "stalled" && m.state === "live");
+    proxy.pause();
+    const reset = await client.waitFor("destination", (m) => m.id === "stalled" && m.state === "reconnecting", 15_000);
+    expect(reset.code).toBe("DEST_CONGESTED");
+    expect(reset.message).toMatch(/cannot keep up/);
+    const before = statsOf(client, "stalled");
+    expect(Math.max(...before.map((s) => s.queuedMs))).toBeLessThanOrEqual(1500 + 500);
+    expect(Math.max(...before.map((s) => s.queuedBytes))).toBeLessThan(16 * 1024 * 1024);
+    expect(proxy.accepted).toBe(1);
+
+    proxy.resume();
+    const back = await client.waitFor("destination", (m) => m.id === "stalled" && m.state === "live" && client.messages.indexOf(m) > client.messages.indexOf(reset), 10_000);
+    expect(back).toBeDefined();
+    expect(proxy.accepted).toBeGreaterThanOrEqual(2);
+    controller.abort();
+    await sending;
+    client.send({ type: "stop" });
+    await client.waitFor("ended", () => true, 20_000);
+    expect(client.finalStates()).toEqual({ stalled: "ended", direct: "ended" });
+    expect(statsOf(client, "direct").at(-1)?.framesDropped).toBe(0);
+  });
+
+  it("the reset connection is aborted (RST): its backlog does not keep the old publish alive, and the reconnect goes live over the same slow link", async () => {
+    const nginx = await startNginxRtmp();
+    cleanups.push(() => nginx.dispose());
+    // 0.5 Mbit/s: what the kernel holds for the old socket (~4 MB) would take a minute to get through.
+    const proxy = await ThrottleProxy.start({ targetPort: nginx.port, bytesPerSecond: 64_000 });
+    cleanups.push(() => proxy.close());
+    const bridge = await startBridge({
+      port: 0, recordDir, allowPrivate: true, logger: createLogger({ level: "silent" }),
+      limits: { statsIntervalMs: 250 },
+      destination: { congestion: { maxQueuedMs: 1500 }, reconnect: { initialDelayMs: 300, jitter: 0, maxAttempts: 3 } },
+    });
+    const client = await WireTestClient.connect(bridge.ingestUrl);
+    client.send({ type: "start", version: 1, record: false, destinations: [{ id: "slow", url: `rtmp://127.0.0.1:${proxy.port}/live/rst` }] });
+    await client.waitFor("accepted");
+    client.sendConfigs(media, VIDEO_BITRATE);
+    const controller = new AbortController();
+    const sending = client.sendRealtime(media.frames, { signal: controller.signal });
+    try {
+      const reset = await client.waitFor("destination", (m) => m.state === "reconnecting", 15_000);
+      expect(reset.code).toBe("DEST_CONGESTED");
+      const resetAt = performance.now();
+      // The old connection is gone at once, backlog and all: nginx unpublishes it.
+      const deadline = Date.now() + 2000;
+      while (!/\*1 disconnect/.test(nginx.logs()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(nginx.logs()).toMatch(/\*1 disconnect/); // nginx's first connection: the one reset
+      expect(performance.now() - resetAt).toBeLessThan(2000);
+      // So the new publish is not refused as "already publishing", and goes live.
+      const back = await client.waitFor("destination", (m) => m.state === "live" && client.messages.indexOf(m) > client.messages.indexOf(reset), 5000);
+      expect(back).toBeDefined();
+      expect(nginx.logs().match(/publish: name='rst'/g)).toHaveLength(2);
+    } finally {
+      controller.abort();
+      await sending;
+    }
+    proxy.setRate(Number.POSITIVE_INFINITY);
+    client.send({ type: "stop" });
+    await client.waitFor("ended", () => true, 20_000);
+  });
+});
