@@ -14,9 +14,9 @@ import { join } from "node:path";
 import { build } from "vite";
 import { CHROMIUM_ARGS } from "../test/support/browser.js";
 import { startNginxRtmp, type NginxRtmpServer } from "../test/support/ingest.js";
-import { run } from "../test/support/ingest/process.js";
-import { freePort } from "../test/support/ports.js";
-import { requireBinary } from "../test/support/system.js";
+import { run } from "../server/testing/ingest/process.js";
+import { freePort } from "../server/testing/ports.js";
+import { requireBinary } from "../server/testing/system.js";
 
 export interface Clip {
   video: string;

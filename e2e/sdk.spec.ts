@@ -5,7 +5,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ffprobeFrames } from "../test/support/ingest.js";
-import { beepTimes, decodeAudio, flashTimes, frameLuma, longestDropoutMs } from "./media-checks.js";
+import { beepTimes, decodeAudio, flashTimes, frameLuma, longestDropoutMs } from "../server/testing/media-checks.js";
 import { expect, test } from "./fixtures.js";
 import type { Page } from "@playwright/test";
 

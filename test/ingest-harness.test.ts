@@ -24,8 +24,8 @@ import {
   startNodeMediaServer,
   type ProbeResult,
 } from "./support/ingest.js";
-import { freePort, freePorts, isListeningBy, LOOPBACK } from "./support/ports.js";
-import { makeTestPki, type TestPki } from "./support/tls.js";
+import { freePort, freePorts, isListeningBy, LOOPBACK } from "../server/testing/ports.js";
+import { makeTestPki, type TestPki } from "../server/testing/tls.js";
 
 let input: string;
 let source: ProbeResult;

@@ -4,9 +4,9 @@
  * bridge's alone. Optionally under `node --cpu-prof`: the profile is written
  * when the bridge exits after SIGINT.
  */
-import { makeTempDir, removeTempDir } from "../../test/support/ingest/dirs.js";
-import { retryOnAddressInUse, spawnManaged, waitForListening, type ManagedProcess } from "../../test/support/ingest/process.js";
-import { freePort, LOOPBACK } from "../../test/support/ports.js";
+import { makeTempDir, removeTempDir } from "../../server/testing/ingest/dirs.js";
+import { retryOnAddressInUse, spawnManaged, waitForListening, type ManagedProcess } from "../../server/testing/ingest/process.js";
+import { freePort, LOOPBACK } from "../../server/testing/ports.js";
 import { GOLIVE_BIN } from "./paths.js";
 import { Scrape } from "./prometheus.js";
 

@@ -16,8 +16,8 @@ import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { exitStatus, run } from "../../test/support/ingest/process.js";
-import { requireBinary } from "../../test/support/system.js";
+import { exitStatus, run } from "../../server/testing/ingest/process.js";
+import { requireBinary } from "../../server/testing/system.js";
 
 const execFileAsync = promisify(execFile);
 

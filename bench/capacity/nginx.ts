@@ -10,10 +10,10 @@
 import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { makeTempDir, removeTempDir } from "../../test/support/ingest/dirs.js";
-import { retryOnAddressInUse, spawnManaged, waitForListening, type ManagedProcess } from "../../test/support/ingest/process.js";
-import { freePort, LOOPBACK } from "../../test/support/ports.js";
-import { requireBinary, requireNginxModule } from "../../test/support/system.js";
+import { makeTempDir, removeTempDir } from "../../server/testing/ingest/dirs.js";
+import { retryOnAddressInUse, spawnManaged, waitForListening, type ManagedProcess } from "../../server/testing/ingest/process.js";
+import { freePort, LOOPBACK } from "../../server/testing/ports.js";
+import { requireBinary, requireNginxModule } from "../../server/testing/system.js";
 
 /** A running nginx-rtmp on 127.0.0.1. */
 export interface BenchNginx {

@@ -13,8 +13,8 @@
  * -stats_period 1`): out_time, the media time it has written, is what tells
  * whether it keeps real time, as the bridge's "stats" do for golive.
  */
-import { spawnManaged, type ManagedProcess } from "../../test/support/ingest/process.js";
-import { requireBinary } from "../../test/support/system.js";
+import { spawnManaged, type ManagedProcess } from "../../server/testing/ingest/process.js";
+import { requireBinary } from "../../server/testing/system.js";
 import type { StatsSample } from "./load-worker.js";
 
 /** Which peer. */

@@ -30,8 +30,12 @@ export interface BridgeOptions {
   allowPrivate?: boolean;
   /** Record sessions that name no destination (default true). */
   recordWhenNoDestination?: boolean;
-  /** Directory of the built demo page (default dist/web when it exists). */
-  staticDir?: string | undefined;
+  /**
+   * Directory served at `/` (the built demo page), or several, looked up in
+   * order: e.g. an app's pages first, then golive's own build for
+   * `/golive.js` and its assets.
+   */
+  staticDir?: string | readonly string[] | undefined;
   /** Largest WebSocket message, bytes (default maxFrameBytes + 64 KiB). */
   maxMessageBytes?: number;
   /** Per-session limits. */
@@ -364,8 +368,8 @@ export class Bridge {
         res.writeHead(405).end();
         return;
       }
-      const root = this.#opts.staticDir;
-      if (!root) {
+      const roots = typeof this.#opts.staticDir === "string" ? [this.#opts.staticDir] : (this.#opts.staticDir ?? []);
+      if (roots.length === 0) {
         if (url.pathname === "/") {
           res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PLACEHOLDER);
         } else {
@@ -378,8 +382,13 @@ export class Bridge {
         res.writeHead(400).end("bad path");
         return;
       }
-      const file = join(root, rel === "" ? "index.html" : rel);
-      const body = await readFile(file).catch(() => undefined);
+      let file = "";
+      let body: Buffer | undefined;
+      for (const root of roots) {
+        file = join(root, rel === "" ? "index.html" : rel);
+        body = await readFile(file).catch(() => undefined);
+        if (body) break;
+      }
       if (!body) {
         res.writeHead(404).end("not found");
         return;

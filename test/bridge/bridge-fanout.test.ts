@@ -9,7 +9,7 @@ import { createLogger } from "../../server/log.js";
 import { CloseCode } from "../../protocol/wire.js";
 import { flvAsWire, type FlvAsWire } from "../support/flv-frames.js";
 import { cachedTestFlv, ffprobeFrames, startFfmpegListen, startHttpStatusServer, startNginxRtmp, type ProbeResult } from "../support/ingest.js";
-import { freePort } from "../support/ports.js";
+import { freePort } from "../../server/testing/ports.js";
 import { WireTestClient } from "../support/wire-client.js";
 
 let bridge: Bridge;

@@ -28,7 +28,7 @@ import {
 } from "../../server/media/aac.js";
 import { MediaError, MediaErrorCode } from "../../server/media/errors.js";
 import { parseAudioBody, readFlv } from "../support/flv-read.js";
-import { requireBinary } from "../support/system.js";
+import { requireBinary } from "../../server/testing/system.js";
 
 const run = promisify(execFile);
 let dir: string;

@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { avcCodecString, MAX_PICTURE_DIMENSION, parseAvcDecoderConfig, parseSps, type SpsInfo } from "../../server/media/avc.js";
 import { MediaError, MediaErrorCode } from "../../server/media/errors.js";
 import { parseVideoBody, readFlv } from "../support/flv-read.js";
-import { requireBinary } from "../support/system.js";
+import { requireBinary } from "../../server/testing/system.js";
 
 const run = promisify(execFile);
 let dir: string;

@@ -19,7 +19,7 @@ import { decodeAmf0, EcmaArray, encodeAmf0, type AmfValue } from "../../wasm/hos
 import type { Core } from "../../wasm/host/core.js";
 import { loadCoreNode } from "../../wasm/host/load-node.js";
 import { parseAudioBody, parseVideoBody, readFlv } from "../support/flv-read.js";
-import { requireBinary } from "../support/system.js";
+import { requireBinary } from "../../server/testing/system.js";
 
 const run = promisify(execFile);
 let dir: string;

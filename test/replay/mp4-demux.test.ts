@@ -15,7 +15,7 @@ import { loadReplayMedia, replayMediaFromMp4, sniffFormat } from "../../server/r
 import { decodeTimestamps, demuxMp4, type Mp4Track } from "../../server/replay/mp4-demux.js";
 import { makeFixtureDir, type FixtureDir } from "../support/fixtures.js";
 import { ffprobeFrames, type ProbeResult } from "../support/ingest.js";
-import { requireBinary } from "../support/system.js";
+import { requireBinary } from "../../server/testing/system.js";
 
 const run = promisify(execFile);
 let fixtures: FixtureDir;

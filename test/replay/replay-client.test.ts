@@ -17,7 +17,7 @@ import { Pacer } from "../../server/replay/pacer.js";
 import { ReplaySession, type ReplaySessionOptions, type SessionResult } from "../../server/replay/replay-client.js";
 import { WireFeed } from "../../server/replay/wire-feed.js";
 import { cachedTestFlv } from "../support/ingest.js";
-import { freePort } from "../support/ports.js";
+import { freePort } from "../../server/testing/ports.js";
 
 let media: ReplayMedia;
 

@@ -17,8 +17,8 @@ import { main } from "../../server/cli.js";
 import { createLogger } from "../../server/log.js";
 import { replay, replayMany } from "../../server/replay/index.js";
 import { cachedTestFlv, ffprobeFrames, makeTempDir, removeTempDir, startNginxRtmp, type NginxRtmpServer, type ProbeResult } from "../support/ingest.js";
-import { freePort } from "../support/ports.js";
-import { requireBinary } from "../support/system.js";
+import { freePort } from "../../server/testing/ports.js";
+import { requireBinary } from "../../server/testing/system.js";
 
 const run = promisify(execFile);
 

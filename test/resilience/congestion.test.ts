@@ -14,8 +14,8 @@ import { CloseCode, type AdviceMessage, type DestinationStats, type MediaFrame, 
 import { flvAsWire, type FlvAsWire } from "../support/flv-frames.js";
 import { parseAudioBody, parseVideoBody, readFlv } from "../support/flv-read.js";
 import { startNginxRtmp, TEST_MEDIA_CACHE_DIR } from "../support/ingest.js";
-import { exitStatus, run } from "../support/ingest/process.js";
-import { requireBinary } from "../support/system.js";
+import { exitStatus, run } from "../../server/testing/ingest/process.js";
+import { requireBinary } from "../../server/testing/system.js";
 import { ThrottleProxy } from "../support/throttle-proxy.js";
 import { WireTestClient } from "../support/wire-client.js";
 

@@ -13,8 +13,8 @@ import { fileURLToPath } from "node:url";
 import { CloseCode, INGEST_PATH } from "../../protocol/wire.js";
 import { flvAsWire, type FlvAsWire } from "../support/flv-frames.js";
 import { cachedTestFlv, startNginxRtmp } from "../support/ingest.js";
-import { run, spawnManaged, type ManagedProcess } from "../support/ingest/process.js";
-import { freePort } from "../support/ports.js";
+import { run, spawnManaged, type ManagedProcess } from "../../server/testing/ingest/process.js";
+import { freePort } from "../../server/testing/ports.js";
 import { ScriptedServer } from "../support/scripted-server.js";
 import { WireTestClient } from "../support/wire-client.js";
 

@@ -3,7 +3,7 @@
 // prove nothing.
 import { afterEach, describe, expect, it } from "vitest";
 import net from "node:net";
-import { LOOPBACK } from "../support/ports.js";
+import { LOOPBACK } from "../../server/testing/ports.js";
 import { ThrottleProxy } from "../support/throttle-proxy.js";
 
 const cleanups: Array<() => Promise<void>> = [];

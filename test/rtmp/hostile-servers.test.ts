@@ -9,7 +9,7 @@ import { MessageType, type Core } from "../../wasm/host/index.js";
 import { loadCoreNode } from "../../wasm/host/load-node.js";
 import { RtmpError, RtmpErrorCode } from "../../server/rtmp/rtmp-errors.js";
 import { RtmpPublisher, type RtmpPublisherOptions } from "../../server/rtmp/rtmp-connection.js";
-import { freePort } from "../support/ports.js";
+import { freePort } from "../../server/testing/ports.js";
 import {
   rawChunk, ScriptedServer, ServerCsid, u32be, type ScriptedConnection, type ScriptedServerOptions,
 } from "../support/scripted-server.js";

@@ -19,7 +19,7 @@ import { mintToken } from "../../server/security/tokens.js";
 import { CloseCode } from "../../protocol/wire.js";
 import { flvAsWire, type FlvAsWire } from "../support/flv-frames.js";
 import { cachedTestFlv, startHttpStatusServer, startNginxRtmp, type HttpStatusServer, type NginxRtmpServer } from "../support/ingest.js";
-import { freePort } from "../support/ports.js";
+import { freePort } from "../../server/testing/ports.js";
 import { WireTestClient } from "../support/wire-client.js";
 
 const SECRET = "secrets-test-secret-0123456789abcdefghijkl";

@@ -3,7 +3,7 @@
  * with the flags measured to work headless on this machine kind.
  */
 import { chromium, type Browser } from "playwright-core";
-import { requireBinary } from "./system.js";
+import { requireBinary } from "../../server/testing/system.js";
 
 /** Flags for headless Chromium in a closed network, as root. */
 export const CHROMIUM_ARGS = [

@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { requireBinary } from "./system.js";
+import { requireBinary } from "../../server/testing/system.js";
 
 const run = promisify(execFile);
 

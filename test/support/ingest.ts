@@ -15,16 +15,16 @@
  * `dispose()` (stop + remove its temp dir). Any process still running when the
  * test worker exits is SIGKILLed.
  */
-export { startNginxRtmp, startNginxRtmps } from "./ingest/nginx.js";
-export type { NginxRtmpOptions, NginxRtmpServer, NginxRtmpsOptions, NginxRtmpsServer, NginxTlsCert } from "./ingest/nginx.js";
-export { startFfmpegListen } from "./ingest/ffmpeg-listen.js";
-export type { FfmpegListenOptions, FfmpegListenServer } from "./ingest/ffmpeg-listen.js";
-export { startNodeMediaServer } from "./ingest/node-media-server.js";
-export type { NodeMediaServer, NodeMediaServerOptions } from "./ingest/node-media-server.js";
-export { startHttpStatusServer } from "./ingest/http-status.js";
-export type { HttpStatusServer, SeenRequest } from "./ingest/http-status.js";
-export { cachedTestFlv, ffprobeFrames, makeTestFlv, publishFile, pullToFile, TEST_MEDIA_CACHE_DIR, waitForStableFile } from "./ingest/media.js";
-export type { ProbePacket, ProbeResult, ProbeStream, PublishFileOptions, PublishResult, Puller, TestFlvOptions } from "./ingest/media.js";
-export { exitStatus, IngestStartError, pidIsRunning, stopFfmpeg } from "./ingest/process.js";
-export type { ExitInfo, IngestStartErrorCode } from "./ingest/process.js";
-export { makeTempDir, removeTempDir } from "./ingest/dirs.js";
+export { startNginxRtmp, startNginxRtmps } from "../../server/testing/ingest/nginx.js";
+export type { NginxRtmpOptions, NginxRtmpServer, NginxRtmpsOptions, NginxRtmpsServer, NginxTlsCert } from "../../server/testing/ingest/nginx.js";
+export { startFfmpegListen } from "../../server/testing/ingest/ffmpeg-listen.js";
+export type { FfmpegListenOptions, FfmpegListenServer } from "../../server/testing/ingest/ffmpeg-listen.js";
+export { startNodeMediaServer } from "../../server/testing/ingest/node-media-server.js";
+export type { NodeMediaServer, NodeMediaServerOptions } from "../../server/testing/ingest/node-media-server.js";
+export { startHttpStatusServer } from "../../server/testing/ingest/http-status.js";
+export type { HttpStatusServer, SeenRequest } from "../../server/testing/ingest/http-status.js";
+export { cachedTestFlv, ffprobeFrames, makeTestFlv, publishFile, pullToFile, TEST_MEDIA_CACHE_DIR, waitForStableFile } from "../../server/testing/ingest/media.js";
+export type { ProbePacket, ProbeResult, ProbeStream, PublishFileOptions, PublishResult, Puller, TestFlvOptions } from "../../server/testing/ingest/media.js";
+export { exitStatus, IngestStartError, pidIsRunning, stopFfmpeg } from "../../server/testing/ingest/process.js";
+export type { ExitInfo, IngestStartErrorCode } from "../../server/testing/ingest/process.js";
+export { makeTempDir, removeTempDir } from "../../server/testing/ingest/dirs.js";

@@ -21,7 +21,7 @@ import {
   ChunkReader, ChunkWriter, decodeAmf0, encodeAmf0, MessageType, type AmfValue, type Core,
 } from "../../wasm/host/index.js";
 import { loadCoreNode } from "../../wasm/host/load-node.js";
-import { LOOPBACK } from "./ports.js";
+import { LOOPBACK } from "../../server/testing/ports.js";
 
 const HANDSHAKE_SIZE = 1536;
 

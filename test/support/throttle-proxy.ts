@@ -22,7 +22,7 @@
  * write (which fails on a reset connection) every `PROBE_MS`.
  */
 import net from "node:net";
-import { LOOPBACK } from "./ports.js";
+import { LOOPBACK } from "../../server/testing/ports.js";
 
 export interface ThrottleProxyOptions {
   /** Where to connect: 127.0.0.1 and this port. */

@@ -20,7 +20,7 @@ import { parseAdtsFrames, splitAdts, wrapAdts, type AdtsFrame } from "../../web/
 import { AacEncoderError, AacErrorCode } from "../../web/audio/errors.js";
 import { parseAudioSpecificConfig } from "../../server/media/aac.js";
 import { parseAudioBody, readFlv } from "../support/flv-read.js";
-import { requireBinary } from "../support/system.js";
+import { requireBinary } from "../../server/testing/system.js";
 
 const run = promisify(execFile);
 let dir: string;

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import type { AacJobRunner } from "../../../../web/audio/segmented-encoder.js";
-import { requireBinary } from "../../../support/system.js";
+import { requireBinary } from "../../../../server/testing/system.js";
 
 /** Runs ffmpeg with `input` on stdin; resolves with stdout. */
 export function runFfmpeg(args: string[], input: Uint8Array): Promise<Uint8Array> {

@@ -6,7 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { requireBinary } from "../test/support/system.js";
+import { requireBinary } from "./system.js";
 
 const exec = promisify(execFile);
 
