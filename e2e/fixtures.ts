@@ -1,7 +1,7 @@
 /**
- * Playwright fixtures for the SDK's end-to-end tests: a test clip made by
- * ffmpeg (frame counter, a white flash and a 1 kHz beep on the same frame
- * every second, over a quiet 440 Hz tone), Debian's Chromium fed that clip as
+ * Playwright fixtures for the SDK's end-to-end tests: the kit's test clip
+ * (frame counter, a white flash and a 1 kHz beep on the same frame every
+ * second, over a quiet 440 Hz tone), Debian's Chromium fed that clip as
  * its fake camera and microphone, the harness page built by Vite, a real
  * `golive serve` process and a real nginx-rtmp.
  */
@@ -14,45 +14,10 @@ import { join } from "node:path";
 import { build } from "vite";
 import { CHROMIUM_ARGS } from "../test/support/browser.js";
 import { startNginxRtmp, type NginxRtmpServer } from "../test/support/ingest.js";
-import { run } from "../server/testing/ingest/process.js";
+import { fakeMediaArgs } from "../server/testing/browser.js";
+import { makeTestClip, type TestClip } from "../server/testing/clip.js";
 import { freePort } from "../server/testing/ports.js";
 import { requireBinary } from "../server/testing/system.js";
-
-export interface Clip {
-  video: string;
-  audio: string;
-}
-
-/**
- * A 2 s clip that Chromium loops: 640x360 at 30 fps with the frame number
- * drawn, a white frame every 30 frames, and a 1 kHz beep starting on that
- * frame; under it a 440 Hz tone (880 whole cycles in 2 s, so the loop point
- * has no click) that makes gaps in the audio measurable.
- *
- *   ffmpeg -f lavfi -i color=c=0x303030:s=640x360:r=30:d=2 \
- *     -vf "drawbox=enable='eq(mod(n\,30)\,0)':color=white:t=fill,drawtext=text='%{frame_num}':fontsize=64:fontcolor=yellow:x=20:y=20" \
- *     -pix_fmt yuv420p clip.y4m
- *   ffmpeg -f lavfi -i "aevalsrc=0.2*sin(2*PI*440*t)+if(lt(mod(t\,1)\,0.1)\,0.6*sin(2*PI*1000*t)\,0):s=48000:d=2" \
- *     -ac 2 -c:a pcm_s16le clip.wav
- */
-async function makeClip(dir: string): Promise<Clip> {
-  const ffmpeg = requireBinary("ffmpeg");
-  const video = join(dir, "clip.y4m");
-  const audio = join(dir, "clip.wav");
-  const v = await run("ffmpeg (clip video)", ffmpeg, [
-    "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "color=c=0x303030:s=640x360:r=30:d=2",
-    "-vf", "drawbox=enable='eq(mod(n\\,30)\\,0)':color=white:t=fill,drawtext=text='%{frame_num}':fontsize=64:fontcolor=yellow:x=20:y=20",
-    "-pix_fmt", "yuv420p", video,
-  ]);
-  if (v.code !== 0) throw new Error(`clip video: ${v.output}`);
-  const a = await run("ffmpeg (clip audio)", ffmpeg, [
-    "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
-    "-i", "aevalsrc=0.2*sin(2*PI*440*t)+if(lt(mod(t\\,1)\\,0.1)\\,0.6*sin(2*PI*1000*t)\\,0):s=48000:d=2",
-    "-ac", "2", "-c:a", "pcm_s16le", audio,
-  ]);
-  if (a.code !== 0) throw new Error(`clip audio: ${a.output}`);
-  return { video, audio };
-}
 
 export interface Bridge {
   url: string;
@@ -62,7 +27,7 @@ export interface Bridge {
 
 interface WorkerFixtures {
   workDir: string;
-  clip: Clip;
+  clip: TestClip;
   harnessDir: string;
   bridge: Bridge;
   nginx: NginxRtmpServer;
@@ -103,7 +68,7 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
   }, { scope: "worker" }],
 
   clip: [async ({ workDir }, use) => {
-    await use(await makeClip(workDir));
+    await use(await makeTestClip(join(workDir, "clip")));
   }, { scope: "worker" }],
 
   harnessDir: [async ({ workDir }, use) => {
@@ -131,14 +96,7 @@ export const test = base.extend<TestFixtures, WorkerFixtures>({
     const browser = await chromium.launch({
       executablePath: requireBinary("chromium"),
       headless: true,
-      args: [
-        ...CHROMIUM_ARGS,
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream=fps=30",
-        `--use-file-for-fake-video-capture=${clip.video}`,
-        `--use-file-for-fake-audio-capture=${clip.audio}`,
-        "--autoplay-policy=no-user-gesture-required",
-      ],
+      args: [...CHROMIUM_ARGS, ...fakeMediaArgs({ fps: 30, clip })],
     });
     await use(browser);
     await browser.close();

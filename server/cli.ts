@@ -62,7 +62,7 @@ export function buildProgram(): Command {
     .option("--allow-private", "allow destinations on loopback/private/link-local addresses (local ingest servers)", false)
     .addOption(new Option("--max-destinations <n>", "destinations per session").default(4).argParser(intArg("--max-destinations", 1, 64)))
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal"]).env("LOG_LEVEL").default("info"))
-    .option("--static-dir <dir>", "serve the demo page from this directory (default: the built dist/web)")
+    .option("--static-dir <dir>", "serve your pages from this directory at / (golive.js and its workers are still served from the built dist/web behind it)")
     .addOption(new Option("--token-secret <secret>", "shared secret (>= 32 chars) for destination tokens minted by your app's backend").env("GOLIVE_TOKEN_SECRET"))
     .option("--allow-destination <pattern...>", "destination URL patterns allowed without a token, e.g. 'rtmp://*.rtmp.youtube.com/live2/*'")
     .option("--allow-origin <origin...>", "WebSocket origins allowed ('*' for any); default: same origin, non-browser clients, loopback pages when on loopback")

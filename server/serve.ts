@@ -47,7 +47,8 @@ export async function serve(options: ServeOptions): Promise<number> {
     port: options.port,
     recordDir: options.recordDir,
     allowPrivate: options.allowPrivate,
-    staticDir: options.staticDir ?? defaultStaticDir(),
+    // An app's pages first, then golive's build (/golive.js and its workers, same-origin).
+    staticDir: [options.staticDir, defaultStaticDir()].filter((dir): dir is string => dir !== undefined),
     limits: { maxDestinations: options.maxDestinations, resumeGraceMs: options.resumeGraceMs },
     maxSessions: options.maxSessions,
     maxSessionsPerIp: options.maxSessionsPerIp,

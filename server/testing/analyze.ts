@@ -93,7 +93,7 @@ export interface StreamReport {
   readonly durationS: number;
   /** Bytes at the end that were not a whole tag (a recording cut mid-write). */
   readonly truncatedBytes: number;
-  /** Audio duration - video duration, s (both tracks present). */
+  /** Audio duration - video duration (each from its first frame to the end of its last), s. */
   readonly audioMinusVideoS?: number;
   /** Present when asked for (`sync: true`) and ffmpeg is installed. */
   readonly sync?: SyncReport;
@@ -251,7 +251,7 @@ export async function analyzeRecording(path: string, options: AnalyzeOptions = {
     ...(audio && { audio }),
     durationS: Math.max(video?.durationS ?? 0, audio?.durationS ?? 0),
     truncatedBytes: bytes.byteLength - used,
-    ...(video && audio && { audioMinusVideoS: round(audio.durationS - video.durationS) }),
+    ...(video && audio && { audioMinusVideoS: round(audio.durationS - video.durationS - (video.fps > 0 ? 1 / video.fps : 0)) }),
     ...(sync && { sync }),
     ...(error !== undefined && { error }),
   };
