@@ -216,7 +216,7 @@ export async function analyzeRecording(path: string, options: AnalyzeOptions = {
   } catch (e) {
     if (!(e instanceof FlvDemuxError)) throw e;
     error = e.message;
-    used = e.offset;
+    used = demuxer.offset; // the end of the last whole tag
   }
   const configOf = (track: "video" | "audio"): Uint8Array | undefined => packets.find((p) => p.type === "config" && p.track === track)?.data;
   const framesOf = (track: "video" | "audio") => packets.filter((p): p is FlvPacket & { type: "frame" } => p.type === "frame" && p.track === track);
@@ -238,7 +238,7 @@ export async function analyzeRecording(path: string, options: AnalyzeOptions = {
   } catch (e) {
     error ??= `the AAC sequence header does not parse: ${(e as Error).message}`;
   }
-  if (!demuxer.header && !error) error = "the file is not FLV (or is empty)";
+  if (!demuxer.header && !error) error = bytes.byteLength === 0 ? "the file is empty" : "the file ends inside the FLV header";
   let sync: SyncReport | undefined;
   if (options.sync && video && audio) {
     const decoded = await decodeAudio(path);

@@ -10,10 +10,18 @@ import { requireBinary } from "./system.js";
 
 const exec = promisify(execFile);
 
+/**
+ * A path as a value inside a filtergraph: escaped once for the option value
+ * (\\ : ') and again for the graph (\\ ' [ ] , ;).
+ */
+function filterPath(path: string): string {
+  return path.replace(/[\\:']/g, "\\$&").replace(/[\\'[\],;]/g, "\\$&");
+}
+
 /** Mean luma per decoded video frame with its pts (s), via signalstats. */
 export async function frameLuma(path: string): Promise<Array<{ t: number; y: number }>> {
   const { stdout } = await exec(requireBinary("ffprobe"), [
-    "-v", "error", "-f", "lavfi", "-i", `movie=${path.replace(/([\\:'])/g, "\\$1")},signalstats`,
+    "-v", "error", "-f", "lavfi", "-i", `movie=${filterPath(path)},signalstats`,
     "-show_entries", "frame=pts_time:frame_tags=lavfi.signalstats.YAVG", "-of", "csv=p=0",
   ], { maxBuffer: 64 * 1024 * 1024 });
   return stdout.trim().split("\n").filter(Boolean).map((line) => {
@@ -64,7 +72,8 @@ export function beepTimes(audio: { samples: Float32Array; rate: number; startTim
   const win = Math.round(rate * 0.01);
   const powers: number[] = [];
   for (let i = 0; i + win < samples.length; i += step) powers.push(tonePower(samples, i, win, 1000, rate));
-  const peak = Math.max(...powers);
+  let peak = 0;
+  for (const p of powers) if (p > peak) peak = p; // not Math.max(...): one argument per 2 ms overflows the stack on long recordings
   const out: number[] = [];
   let on = false;
   for (let j = 0; j < powers.length; j++) {

@@ -26,7 +26,12 @@ import { waitForStableFile } from "./ingest/media.js";
 import { startNginxRtmp, type NginxRtmpServer } from "./ingest/nginx.js";
 import { startNodeMediaServer, type NodeMediaServer } from "./ingest/node-media-server.js";
 
-/** Which RTMP server records the test streams. */
+/**
+ * Which RTMP server records the test streams. Measured: `ffmpeg -listen`
+ * under heavy load may lose the last 1-2 AAC frames after the last video
+ * frame when the publisher closes (the close resets the connection before
+ * ffmpeg has read them); nginx-rtmp and node-media-server did not.
+ */
 export type TestIngestServer = "nginx" | "ffmpeg" | "node-media-server";
 
 /** Options for {@link startTestIngest}. */
@@ -52,7 +57,7 @@ export interface TestStream {
   waitForEnd(options?: { timeoutMs?: number }): Promise<string>;
   /** The recording so far, if any. */
   recordingPath(): string | undefined;
-  /** Measures the recording (see analyzeRecording); waits for it to exist. */
+  /** Measures the recording so far (see analyzeRecording); rejects with the ingest's log if nothing was recorded. */
   analyze(options?: AnalyzeOptions): Promise<StreamReport>;
 }
 

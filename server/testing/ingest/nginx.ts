@@ -23,6 +23,13 @@
  * - `record all; record_unique off;` by default: the recording of stream KEY is
  *   `recordings/KEY.flv` (a republish of the same key overwrites it). With
  *   `recordUnique: true` nginx-rtmp appends the unix time: `KEY-1700000000.flv`.
+ * - The TLS front has `proxy_half_close on`. Without it, when the publisher
+ *   closes, the proxy closes its upstream socket as soon as it has written the
+ *   last bytes to it, with nginx-rtmp's replies still unread there: the kernel
+ *   answers with a reset, and whatever nginx-rtmp had not read yet (the tail
+ *   of a publish sent faster than real time, under load) is lost from the
+ *   recording ("recv() failed (104: Connection reset by peer)" in the log).
+ *   With it, the proxy passes the FIN on and closes once nginx-rtmp has.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -199,6 +206,8 @@ function nginxConfig(input: NginxConfigInput): string {
       `        ssl_certificate_key ${q(tls.cert.keyPath)};`,
       "        ssl_protocols TLSv1.2 TLSv1.3;",
       "        proxy_connect_timeout 5s;",
+      // The client's FIN is passed on as a FIN; see the header comment.
+      "        proxy_half_close on;",
       `        proxy_pass ${LOOPBACK}:${port};`,
       "    }",
       "}",
