@@ -182,8 +182,10 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
         try {
           check(this.url.host, net.isIP(this.url.host) === 6 ? "IPv6" : "IPv4");
         } catch (err) {
-          this.#state = "failed";
-          settle(notAllowed(err));
+          // Fails like every other path (state "failed", `error` set, the
+          // client's core buffers freed, publish() rejects); no socket is
+          // opened, so no "close" follows.
+          client.abort(notAllowed(err));
           return;
         }
       }

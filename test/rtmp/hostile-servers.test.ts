@@ -4,6 +4,7 @@
  * once live), promptly (bounded by the configured timeouts, which are small
  * here), with the client's core memory bounded, and without crashing.
  */
+import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { MessageType, type Core } from "../../wasm/host/index.js";
 import { loadCoreNode } from "../../wasm/host/load-node.js";
@@ -54,11 +55,12 @@ function newPublisher(url: string, core: Core, options: Partial<RtmpPublisherOpt
 }
 
 /** Publishes to `url`; expects publish() to reject; returns the error and how long it took. */
-async function failingPublish(url: string, options: Partial<RtmpPublisherOptions> = {}): Promise<Outcome> {
+async function failingPublish(url: string, options: Partial<RtmpPublisherOptions> = {}, watch?: (p: RtmpPublisher) => void): Promise<Outcome> {
   const core = await loadCoreNode(); // its own core: its memory is this test's alone
   const p = newPublisher(url, core, options);
   const events: RtmpError[] = [];
   p.on("error", (e) => events.push(e));
+  watch?.(p);
   const t0 = performance.now();
   const result = await p.publish().then(() => undefined, (e: unknown) => e);
   const elapsedMs = performance.now() - t0;
@@ -493,11 +495,57 @@ describe("servers that hang up", () => {
 });
 
 describe("the client's own guards", () => {
-  it("checkAddress refusing the peer -> DEST_NOT_ALLOWED, and not one byte reaches the server", async () => {
+  /** Resolves every name to 127.0.0.1 (nothing leaves the machine). */
+  const toLoopback: RtmpPublisherOptions["lookup"] = (_hostname, options, callback) => {
+    setImmediate(() => {
+      if (options.all) callback(null, [{ address: "127.0.0.1", family: 4 }]);
+      else callback(null, "127.0.0.1", 4);
+    });
+  };
+
+  /**
+   * How many connections reached `s` before now: a probe connects after the
+   * publish has failed, and the server accepts in order, so any earlier
+   * connection is already in the list when the probe's arrives.
+   */
+  async function connectionsBeforeProbe(s: ScriptedServer): Promise<number> {
+    const probe = net.connect({ host: "127.0.0.1", port: s.port });
+    try {
+      const before = s.connections.length;
+      for (let i = before; ; i++) {
+        const c = await s.connection(i);
+        if (c.socket.remotePort === probe.localPort) return i;
+      }
+    } finally {
+      probe.destroy();
+    }
+  }
+
+  it("checkAddress refusing an IP literal -> DEST_NOT_ALLOWED before any connection is attempted", async () => {
     const s = await ScriptedServer.start({});
     servers.push(s);
     const seen: string[] = [];
+    const states: string[] = [];
     const o = await failingPublish(s.url(KEY), {
+      checkAddress: (address, family) => {
+        seen.push(`${family} ${address}`);
+        throw new Error("loopback destinations are not allowed");
+      },
+    }, (p) => p.on("state", (st) => states.push(st)));
+    expectPrompt(o, "DEST_NOT_ALLOWED");
+    expect(o.error.message).toBe("loopback destinations are not allowed");
+    expect(seen).toEqual(["IPv4 127.0.0.1"]);
+    expect(states).toEqual(["failed"]);
+    expect(o.publisher.stats().bytesSent).toBe(0);
+    expect(await connectionsBeforeProbe(s)).toBe(0);
+  });
+
+  it("checkAddress refusing what a name resolves to -> DEST_NOT_ALLOWED inside the lookup, no connection", async () => {
+    const s = await ScriptedServer.start({});
+    servers.push(s);
+    const seen: string[] = [];
+    const o = await failingPublish(`rtmp://ingest.example.invalid:${s.port}/live/${KEY}`, {
+      lookup: toLoopback,
       checkAddress: (address, family) => {
         seen.push(`${family} ${address}`);
         throw new Error("loopback destinations are not allowed");
@@ -505,6 +553,23 @@ describe("the client's own guards", () => {
     });
     expectPrompt(o, "DEST_NOT_ALLOWED");
     expect(seen).toEqual(["IPv4 127.0.0.1"]);
+    expect(await connectionsBeforeProbe(s)).toBe(0);
+  });
+
+  it("checkAddress refusing the connected peer -> DEST_NOT_ALLOWED, and not one byte reaches the server", async () => {
+    const s = await ScriptedServer.start({});
+    servers.push(s);
+    const seen: string[] = [];
+    // Passes the lookup's check, refuses the peer (as a rebinding would be refused).
+    const o = await failingPublish(`rtmp://ingest.example.invalid:${s.port}/live/${KEY}`, {
+      lookup: toLoopback,
+      checkAddress: (address, family) => {
+        seen.push(`${family} ${address}`);
+        if (seen.length > 1) throw new Error("loopback destinations are not allowed");
+      },
+    });
+    expectPrompt(o, "DEST_NOT_ALLOWED");
+    expect(seen).toEqual(["IPv4 127.0.0.1", "IPv4 127.0.0.1"]);
     const c = await s.connection();
     await c.closed;
     expect(c.bytesReceived).toBe(0);
