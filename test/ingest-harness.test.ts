@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   cachedTestFlv,
   ffprobeFrames,
@@ -22,6 +22,7 @@ import {
   startNginxRtmp,
   startNginxRtmps,
   startNodeMediaServer,
+  waitForStableFile,
   type ProbeResult,
 } from "./support/ingest.js";
 import { freePort, freePorts, isListeningBy, LOOPBACK } from "../server/testing/ports.js";
@@ -224,11 +225,17 @@ describe("node-media-server", () => {
     const pulled = join(scratch, "nms-pull.flv");
     try {
       const puller = await pullToFile(`${nms.rtmpUrl()}/nms-key`, pulled);
+      // The player must be attached before the publish starts, or it joins
+      // late and misses the first frames (ffmpeg's start-up is slow under load).
+      await vi.waitFor(() => expect(nms.logs()).toContain("start play /live/nms-key"), { timeout: 15_000, interval: 50 });
       const published = await publishFile(input, `${nms.rtmpUrl()}/nms-key`);
       expect(published.status, published.stderr).toBe(0);
       const recording = await nms.waitForRecording("nms-key");
       expect(nms.recordings("nms-key")).toHaveLength(1);
       expectSameMedia(await ffprobeFrames(recording));
+      // The player takes what NMS sends at its own pace (slowly, under load):
+      // stop it once its file has stopped growing, not as soon as NMS is done.
+      await waitForStableFile(pulled, { quietMs: 500, timeoutMs: 15_000 });
       // 255: ffmpeg's "exiting normally, received signal" (not 137, a SIGKILL).
       expect(await puller.stop()).toBe(255);
       // The player's copy is exact for video but ends a little early for audio:
