@@ -38,7 +38,7 @@ export const MAX_CONTROL_BYTES = 64 * 1024;
 export const CloseCode = {
   /** The session ended normally (after "stop", or every destination ended). */
   Normal: 1000,
-  /** The bridge is shutting down: reconnect (to another bridge) with the resume token. */
+  /** The bridge is shutting down: the session has ended; start a new one (another bridge, or this one once it is back). */
   GoingAway: 1001,
   /** A malformed or out-of-order message. */
   ProtocolError: 4000,
