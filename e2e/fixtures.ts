@@ -40,24 +40,50 @@ interface TestFixtures {
   demoBridge: Bridge;
 }
 
-/** Runs `golive serve` (the built CLI) on a free port with `args`, for the duration of `use`. */
-async function serveBridge(args: string[], use: (bridge: Bridge) => Promise<void>): Promise<void> {
+/** A running `golive serve`. */
+export interface ServedBridge extends Bridge {
+  /** SIGTERM (a graceful shutdown), resolves once the process is gone. */
+  stop(): Promise<void>;
+}
+
+/** Starts `golive serve` (the built CLI) on `port` (default: a free one) with `args`; resolves once /healthz answers. */
+export async function startServe(args: string[], port?: number): Promise<ServedBridge> {
   if (!existsSync("dist/server/cli.js")) throw new Error("dist/ is not built: run `npm run build` (npm test does it)");
-  const port = await freePort();
+  const listenPort = port ?? (await freePort());
   let output = "";
-  const child: ChildProcess = spawn(process.execPath, ["bin/golive.js", "serve", "--port", String(port), "--allow-private", "--log-level", "info", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(process.execPath, ["bin/golive.js", "serve", "--port", String(listenPort), "--allow-private", "--log-level", "info", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise((r) => child.once("exit", r));
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${listenPort}/healthz`).then((r) => r.ok, () => false);
     if (ok) break;
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`golive serve did not start:\n${output}`);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill("SIGKILL");
+      throw new Error(`golive serve did not start:\n${output}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
-  await use({ url: `http://127.0.0.1:${port}/`, port, logs: () => output });
-  child.kill("SIGTERM");
-  await new Promise((r) => child.once("exit", r));
+  return {
+    url: `http://127.0.0.1:${listenPort}/`,
+    port: listenPort,
+    logs: () => output,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Runs `golive serve` on a free port with `args`, for the duration of `use`. */
+async function serveBridge(args: string[], use: (bridge: Bridge) => Promise<void>): Promise<void> {
+  const bridge = await startServe(args);
+  try {
+    await use(bridge);
+  } finally {
+    await bridge.stop();
+  }
 }
 
 export const test = base.extend<TestFixtures, WorkerFixtures>({

@@ -8,7 +8,7 @@ import { ffprobeFrames } from "../test/support/ingest.js";
 import { analyzeRecording } from "../server/testing/analyze.js";
 import { describeStream, streamProblems } from "../server/testing/checks.js";
 import { syntheticMediaScript } from "../server/testing/browser.js";
-import { expect, test } from "./fixtures.js";
+import { expect, startServe, test } from "./fixtures.js";
 import type { Page } from "@playwright/test";
 
 async function broadcast(page: Page, rtmpUrl: string, key: string, source?: { kind: string }): Promise<void> {
@@ -98,6 +98,36 @@ test("a network drop is resumed: one continuous recording", async ({ harnessPage
   const video = probe.packets.filter((p) => p.stream === "video");
   expect((video[video.length - 1]!.dtsMs - video[0]!.dtsMs) / 1000).toBeGreaterThan(5);
   for (let i = 1; i < video.length; i++) expect(video[i]!.dtsMs).toBeGreaterThanOrEqual(video[i - 1]!.dtsMs);
+});
+
+test("the bridge restarts (close 1001): the SDK starts a new session with the same destinations", async ({ chromiumBrowser, harnessDir, workDir, nginx }) => {
+  const args = ["--static-dir", harnessDir, "--record-dir", join(workDir, "restart-recordings")];
+  const first = await startServe(args);
+  const context = await chromiumBrowser.newContext();
+  const page = await context.newPage();
+  let second: Awaited<ReturnType<typeof startServe>> | undefined;
+  try {
+    await page.goto(first.url);
+    await page.waitForFunction(() => "harness" in window);
+    await broadcast(page, nginx.rtmpUrl(), "restart");
+    await page.waitForTimeout(3000);
+    await first.stop(); // SIGTERM: sessions end, WebSockets close with 1001
+    await expect.poll(() => page.evaluate(() => (window as unknown as { harness: { state(): string } }).harness.state()), { timeout: 5_000 }).toBe("reconnecting");
+    second = await startServe(args, first.port);
+    await expect.poll(() => page.evaluate(() => (window as unknown as { harness: { state(): string } }).harness.state()), { timeout: 15_000 }).toBe("live");
+    await page.waitForTimeout(3000);
+    await stop(page);
+  } finally {
+    await context.close();
+    await second?.stop();
+  }
+  // Two publishes of the key: before the shutdown and after it, both playable from a keyframe.
+  const files = (await recordingOf(nginx.recordDir, "restart")).sort();
+  expect(files).toHaveLength(2);
+  for (const file of files) {
+    const report = await analyzeRecording(file);
+    expect(streamProblems(report, { width: 1280, height: 720, minDurationS: 2 }), describeStream(report)).toEqual([]);
+  }
 });
 
 test("MediaRecorder fallback when VideoEncoder is missing: still H.264 + AAC that plays", async ({ chromiumBrowser, bridge, nginx }) => {

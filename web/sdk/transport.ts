@@ -189,17 +189,27 @@ export class Transport {
       this.#opts.onFailed(new BroadcastError(e?.code ?? "CONNECTION_CLOSED", e?.message ?? `the bridge closed the connection (${code})`));
       return;
     }
-    void this.#resume();
+    // 1001: the bridge shut down and the session (and its resume token) with
+    // it: start a new session, there or wherever the URL now leads.
+    void this.#reconnect(code === CloseCode.GoingAway ? "restart" : "resume");
   }
 
-  async #resume(): Promise<void> {
+  /**
+   * Gets the broadcast going again within the resume window: "resume" takes
+   * the session back with the resume token (the upstream publish never
+   * stopped); "restart" starts a new session with the same destinations
+   * (the upstream publishes start again). Either way the configs are re-sent
+   * and video restarts at a keyframe.
+   */
+  async #reconnect(how: "resume" | "restart"): Promise<void> {
     this.#setState("reconnecting");
     const deadline = Date.now() + (this.#opts.resumeWindowMs ?? 9000);
     let delay = 250;
     while (Date.now() < deadline && this.#state === "reconnecting") {
       try {
-        const accepted = await this.#open({ type: "start", version: 1, destinations: [], resume: this.#resumeToken! });
-        if (!accepted.resumed) throw new BroadcastError("RESUME_FAILED", "the bridge started a new session instead of resuming");
+        const start: StartMessage = how === "resume" ? { type: "start", version: 1, destinations: [], resume: this.#resumeToken! } : { type: "start", version: 1, ...this.#opts.start };
+        const accepted = await this.#open(start);
+        if (how === "resume" && !accepted.resumed) throw new BroadcastError("RESUME_FAILED", "the bridge started a new session instead of resuming");
         this.#resumeToken = accepted.resumeToken;
         for (const config of this.#configs.values()) this.#ws?.send(encodeMessage(config));
         for (const bytes of this.#held) this.#ws?.send(bytes);
@@ -217,6 +227,10 @@ export class Transport {
     }
     if (this.#state !== "reconnecting") return;
     this.#setState("failed");
-    this.#opts.onFailed(new BroadcastError("CONNECTION_LOST", "the connection to the bridge was lost and could not be resumed"));
+    this.#opts.onFailed(
+      how === "resume"
+        ? new BroadcastError("CONNECTION_LOST", "the connection to the bridge was lost and could not be resumed")
+        : new BroadcastError("BRIDGE_SHUTTING_DOWN", "the bridge shut down and no bridge took the broadcast back in time"),
+    );
   }
 }
