@@ -7,7 +7,9 @@ import { join } from "node:path";
 import { ffprobeFrames } from "../test/support/ingest.js";
 import { analyzeRecording } from "../server/testing/analyze.js";
 import { describeStream, streamProblems } from "../server/testing/checks.js";
-import { syntheticMediaScript } from "../server/testing/browser.js";
+import { fakeMediaArgs, syntheticMediaScript } from "../server/testing/browser.js";
+import { CHROMIUM_ARGS } from "../test/support/browser.js";
+import { launchCdpTab } from "./cdp-tab.js";
 import { expect, startServe, test } from "./fixtures.js";
 import type { Page } from "@playwright/test";
 
@@ -128,6 +130,37 @@ test("the bridge restarts (close 1001): the SDK starts a new session with the sa
     const report = await analyzeRecording(file);
     expect(streamProblems(report, { width: 1280, height: 720, minDurationS: 2 }), describeStream(report)).toEqual([]);
   }
+});
+
+test("a background tab for 5 s mid-stream: encoding goes on, no frame gap over 500 ms", async ({ clip, bridge, nginx }) => {
+  // Raw DevTools protocol: under Playwright a page never becomes hidden (see e2e/cdp-tab.ts).
+  const tab = await launchCdpTab([...CHROMIUM_ARGS, ...fakeMediaArgs({ fps: 30, clip })]);
+  try {
+    await tab.navigate(bridge.url);
+    await tab.evaluate(`new Promise((resolve) => { const t = setInterval(() => { if ("harness" in window) { clearInterval(t); resolve(true); } }, 50); })`);
+    await tab.evaluate(`(window.visibility = [], document.addEventListener("visibilitychange", () => window.visibility.push([document.visibilityState, performance.now()])), true)`);
+    const started = await tab.evaluate<string>(`harness.start({ destinations: [{ id: "nginx", url: ${JSON.stringify(nginx.rtmpUrl())}, key: "background" }] })`);
+    expect(["starting", "live"]).toContain(started);
+    await expect.poll(() => tab.evaluate<string>("harness.state()"), { timeout: 20_000 }).toBe("live");
+    await new Promise((r) => setTimeout(r, 3000));
+    await tab.openTabInFront();
+    await expect.poll(() => tab.evaluate<string>("document.visibilityState"), { timeout: 5_000 }).toBe("hidden");
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(await tab.evaluate<string>("document.visibilityState")).toBe("hidden");
+    await tab.activate();
+    await expect.poll(() => tab.evaluate<string>("document.visibilityState"), { timeout: 5_000 }).toBe("visible");
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await tab.evaluate<string>("harness.stop()")).toBe("ended");
+    const visibility = await tab.evaluate<Array<[string, number]>>("window.visibility");
+    expect(visibility.map(([state]) => state)).toEqual(["hidden", "visible"]);
+    expect(visibility[1]![1] - visibility[0]![1]).toBeGreaterThanOrEqual(5000);
+  } finally {
+    await tab.close();
+  }
+  const [file] = await recordingOf(nginx.recordDir, "background");
+  const report = await analyzeRecording(file!);
+  // Hidden for 5 of ~10 s: the video must not freeze, the audio must not break.
+  expect(streamProblems(report, { minDurationS: 9, maxFrameGapMs: 500, fps: { min: 25 } }), describeStream(report)).toEqual([]);
 });
 
 test("MediaRecorder fallback when VideoEncoder is missing: still H.264 + AAC that plays", async ({ chromiumBrowser, bridge, nginx }) => {
