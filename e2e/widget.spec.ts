@@ -1,9 +1,12 @@
 // The <go-live> widget on the demo page that `npm start` serves, driven only
 // through its UI (accessible names), against real nginx-rtmp ingests.
-import { copyFile, mkdir, readdir } from "node:fs/promises";
+import { copyFile, cp, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Page } from "@playwright/test";
 import { ffprobeFrames, startHttpStatusServer, startNginxRtmp } from "../test/support/ingest.js";
+import { analyzeRecording } from "../server/testing/analyze.js";
+import { describeStream, streamProblems } from "../server/testing/checks.js";
+import { serveStatic } from "../test/support/static-server.js";
 import { expect, test } from "./fixtures.js";
 
 const SHOTS = "test-artifacts/screenshots"; // git-ignored; Playwright empties test-results/ on each run
@@ -110,6 +113,36 @@ test("upstream restarted mid-stream: the destination shows reconnecting, then li
     await second?.dispose();
     await first.dispose();
   }
+});
+
+test("embedded in an app on another origin: golive.js and its assets copied under /golive/, the WebSocket to the bridge", async ({ chromiumBrowser, demoBridge, nginx, workDir }) => {
+  // The README's embedding: the app serves golive.js itself (workers start
+  // only from the page's origin); only the WebSocket crosses origins.
+  const site = join(workDir, "embedding-app");
+  await mkdir(join(site, "golive"), { recursive: true });
+  await cp("dist/web/golive.js", join(site, "golive", "golive.js"));
+  await cp("dist/web/assets", join(site, "golive", "assets"), { recursive: true });
+  const ingest = `${demoBridge.url.replace(/^http/, "ws")}ingest`;
+  await writeFile(join(site, "index.html"), `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>An app</title><script type="module" src="/golive/golive.js"></script></head><body><h1>An app</h1><go-live bridge-url="${ingest}"></go-live></body></html>`);
+  const app = await serveStatic(site);
+  try {
+    expect(new URL(app.url).origin).not.toBe(new URL(demoBridge.url).origin);
+    const page = await chromiumBrowser.newPage();
+    await openDemo(page, app.url);
+    await page.getByRole("textbox", { name: "Stream URL" }).fill(nginx.rtmpUrl());
+    await page.getByRole("textbox", { name: "Stream key" }).fill("embedded");
+    await page.getByRole("button", { name: "Go live" }).click();
+    await expect(page.getByText("LIVE", { exact: true })).toBeVisible({ timeout: 20_000 });
+    await page.waitForTimeout(4000);
+    await page.getByRole("button", { name: "End stream" }).click();
+    await expect(page.getByRole("button", { name: "Go live" })).toBeVisible({ timeout: 20_000 });
+    await page.close();
+  } finally {
+    await app.close();
+  }
+  const [file] = await recordings(nginx.recordDir, "embedded");
+  const report = await analyzeRecording(file!);
+  expect(streamProblems(report, { width: 1280, height: 720, minDurationS: 3 }), describeStream(report)).toEqual([]);
 });
 
 test("keyboard only: tab to every control, go live and end with the keyboard", async ({ chromiumBrowser, demoBridge, nginx }) => {
