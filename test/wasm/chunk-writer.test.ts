@@ -415,6 +415,32 @@ describe("ChunkWriter: status codes", () => {
     x.writerFree(h);
   });
 
+  it("chunkHeaders: the same headers as chunkWrite, one continuation header, the whole size; its own WASM_NO_SPACE leaves no state", () => {
+    const x = core.exports;
+    const full = x.writerNew(128);
+    const heads = x.writerNew(128);
+    const out = core.output.ensure(2048);
+    const payload = pattern(700, 3);
+    const ptr = core.putInput(payload);
+    // Extended timestamps (4-byte continuation headers) and a 2-byte basic header (csid 100) too.
+    for (const [csid, ts] of [[3, 0], [3, 40], [3, 80], [100, 0x1000000], [100, 0x1000040], [4, 5]] as const) {
+      const n = x.chunkWrite(full, csid, 9, 1, ts, 0, ptr, payload.length, out, 2048);
+      const expected = core.u8.slice(out, out + n);
+      expect(x.chunkHeaders(heads, csid, 9, 1, ts, 0, payload.length, out, 2048), `csid ${csid} ts ${ts}`).toBe(n);
+      const layout = x.chunkLayout();
+      const first = layout >>> 8;
+      const cont = layout & 0xff;
+      expect(Array.from(core.u8.subarray(out, out + first))).toEqual(Array.from(expected.subarray(0, first)));
+      expect(Array.from(core.u8.subarray(out + first, out + first + cont))).toEqual(Array.from(expected.subarray(first + 128, first + 128 + cont)));
+    }
+    // Too small for the headers: nothing kept (a new csid takes no slot).
+    expect(x.chunkHeaders(heads, 50, 9, 1, 0, 0, 700, out, 12)).toBe(-4);
+    expect(x.chunkHeaders(heads, 50, 9, 1, 0, 0, 700, out, 13)).toBe(12 + 700 + 5);
+    expect(core.u8[out]).toBe(50); // fmt 0: the failed call left csid 50 unknown
+    x.writerFree(full);
+    x.writerFree(heads);
+  });
+
   it("RTMP_TOO_MANY_CSIDS (-5): a 17th distinct csid; the 16 known ones keep working", () => {
     const w = new ChunkWriter(core);
     for (let i = 0; i < 16; i++) expect(fmtOf(w.write(3 + i, 9, 1, 0, bytes(i)))).toBe(0);

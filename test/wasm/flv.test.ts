@@ -488,6 +488,24 @@ describe("FLV_BAD_ARGUMENT", () => {
     expect(core.exports.flvTag(9, 0, 0, 0, 0, out, 15)).toBe(15);
   });
 
+  it("raw flvTagHeaders: header, prefix and PreviousTagSize as flvTag writes them; the whole size; the same statuses", () => {
+    const out = core.output.ensure(256);
+    const payload = Uint8Array.from({ length: 100 }, (_, i) => (i * 7 + 9) & 0xff);
+    const ptr = core.putInput(payload);
+    const n = core.exports.flvTag(9, 0x01020304, 0, ptr, 100, out, 256);
+    const whole = core.u8.slice(out, out + n);
+    expect(core.exports.flvTagHeaders(9, 0x01020304, 0, 100, out, 256)).toBe(n);
+    expect(Array.from(core.u8.subarray(out, out + 11))).toEqual(Array.from(whole.subarray(0, 11)));
+    expect(Array.from(core.u8.subarray(out + 11, out + 15))).toEqual(Array.from(whole.subarray(n - 4)));
+    for (const type of [0, 7, 10, 17, 19, 255]) expect(core.exports.flvTagHeaders(type, 0, 0, 0, out, 64), `type ${type}`).toBe(-32);
+    expect(core.exports.flvTagHeaders(9, 0, 65, 0, out, 128)).toBe(-32);
+    expect(core.exports.flvTagHeaders(9, 0, 0, -1, out, 64)).toBe(-32);
+    expect(core.exports.flvTagHeaders(9, 0x80000000 | 0, 0, 0, out, 64)).toBe(-32);
+    expect(core.exports.flvTagHeaders(9, 0, 0, 0x1000000, out, 64)).toBe(-30);
+    expect(core.exports.flvTagHeaders(9, 0, 0, 1000, out, 14)).toBe(-31); // 15 bytes of headers needed, whatever the payload
+    expect(core.exports.flvTagHeaders(9, 0, 0, 1000, out, 15)).toBe(1015);
+  });
+
   it("header fields that are not integers are a TypeError; integers past i32 do not wrap into range", () => {
     expect(() => flv.videoTag(0, { kind: "avc", frameType: 1.5, packetType: 1, cts: 0 }, bytes(0))).toThrow(TypeError);
     expect(() => flv.videoTag(0, { kind: "avc", frameType: 1, packetType: 1, cts: Number.NaN }, bytes(0))).toThrow(TypeError);

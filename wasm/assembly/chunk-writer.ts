@@ -117,6 +117,39 @@ export function chunkWrite(
   w: usize, csid: i32, type: i32, streamId: u32, timestamp: u32,
   prefixLen: i32, payloadPtr: usize, payloadLen: i32, out: usize, outCap: i32,
 ): i32 {
+  return encode(w, csid, type, streamId, timestamp, prefixLen, payloadPtr, payloadLen, out, outCap, true);
+}
+
+// Layout of the last chunkHeaders call: the first chunk's header + prefix
+// length, and the length of each continuation chunk's header.
+let layoutFirst: u32 = 0;
+let layoutCont: u32 = 0;
+
+/**
+ * The same message as chunkWrite, but without its payload bytes: writes the
+ * first chunk's header and the prefix, then (when the message needs more
+ * than one chunk) ONE continuation header, which every continuation chunk
+ * repeats. Returns the size of the whole chunked message; chunkLayout() says
+ * where the payload goes. The host copies the payload straight from its own
+ * array into the output, once: a large frame is never copied through this
+ * memory. The writer's header state advances as for chunkWrite.
+ */
+export function chunkHeaders(
+  w: usize, csid: i32, type: i32, streamId: u32, timestamp: u32,
+  prefixLen: i32, payloadLen: i32, out: usize, outCap: i32,
+): i32 {
+  return encode(w, csid, type, streamId, timestamp, prefixLen, 0, payloadLen, out, outCap, false);
+}
+
+/** (first header + prefix length) << 8 | continuation header length, of the last chunkHeaders call. */
+export function chunkLayout(): u32 {
+  return (layoutFirst << 8) | layoutCont;
+}
+
+function encode(
+  w: usize, csid: i32, type: i32, streamId: u32, timestamp: u32,
+  prefixLen: i32, payloadPtr: usize, payloadLen: i32, out: usize, outCap: i32, withPayload: bool,
+): i32 {
   if (csid < 2 || csid > 65599) return W_BAD_CSID;
   if (type < 0 || type > 255 || prefixLen < 0 || prefixLen > PREFIX_CAP || payloadLen < 0) {
     return W_BAD_ARGUMENT;
@@ -158,7 +191,8 @@ export function chunkWrite(
   // Exact output size: first header, continuation headers, payload.
   const chunks: u32 = total == 0 ? 1 : (total + chunkSize - 1) / chunkSize;
   const need: u64 = <u64>(bh + mh + extLen) + <u64>(chunks - 1) * <u64>(bh + extLen) + <u64>total;
-  if (need > <u64>outCap) return W_NO_SPACE;
+  const written: u64 = withPayload ? need : <u64>(bh + mh + extLen) + <u64>prefixLen + (chunks > 1 ? <u64>(bh + extLen) : 0);
+  if (written > <u64>outCap) return W_NO_SPACE;
 
   let p = out;
   // Basic header, then message header (RTMP 1.0 §5.3.1.2).
@@ -190,9 +224,17 @@ export function chunkWrite(
     p += <usize>prefixLen;
     room -= <u32>prefixLen;
   }
+  if (!withPayload) {
+    layoutFirst = <u32>(p - out);
+    layoutCont = <u32>(bh + extLen);
+    if (chunks > 1) {
+      p += putBasicHeader(p, 3, ucsid);
+      if (ext) put32be(p, field);
+    }
+  }
   let src = payloadPtr;
-  let left = <u32>payloadLen;
-  while (true) {
+  let left = withPayload ? <u32>payloadLen : 0;
+  while (withPayload) {
     const n = left < room ? left : room;
     memory.copy(p, src, n);
     p += n;
@@ -218,5 +260,5 @@ export function chunkWrite(
   store<u32>(slot, <u32>type, 16);
   store<u32>(slot, streamId, 20);
   store<u32>(slot, fmt == 0 ? F_KNOWN : F_KNOWN | F_DELTA, 24);
-  return <i32>(p - out);
+  return withPayload ? <i32>(p - out) : <i32>need;
 }

@@ -63,6 +63,30 @@ export function flvTag(type: i32, timestamp: u32, prefixLen: i32, payloadPtr: us
 }
 
 /**
+ * The same tag as flvTag without its payload bytes: writes the 11-byte
+ * header and the prefix, then the 4-byte PreviousTagSize right after them
+ * (11 + prefixLen + 4 bytes). Returns the size of the whole tag; the host puts
+ * the payload between the prefix and the PreviousTagSize, copying it once
+ * from its own array.
+ */
+export function flvTagHeaders(type: i32, timestamp: u32, prefixLen: i32, payloadLen: i32, out: usize, outCap: i32): i32 {
+  if (type != 8 && type != 9 && type != 18) return F_BAD_ARGUMENT;
+  if (prefixLen < 0 || prefixLen > 64 || payloadLen < 0) return F_BAD_ARGUMENT;
+  if (timestamp > 0x7fffffff) return F_BAD_ARGUMENT;
+  const size = <u32>prefixLen + <u32>payloadLen;
+  if (size > 0xffffff) return F_TOO_LONG;
+  if (<u64>prefixLen + 15 > <u64>outCap) return F_NO_SPACE;
+  put8(out, <u32>type);
+  put24be(out + 1, size);
+  put24be(out + 4, timestamp & 0xffffff);
+  put8(out + 7, timestamp >> 24);
+  put24be(out + 8, 0);
+  memory.copy(out + 11, prefixPtr(), <usize>prefixLen);
+  put32be(out + 11 + <usize>prefixLen, size + 11);
+  return <i32>(size + 15);
+}
+
+/**
  * Legacy video tag body header into the prefix region. codecId 7 (AVC) adds
  * AVCPacketType and the signed 24-bit composition time (0 unless NALUs).
  * Returns its length.

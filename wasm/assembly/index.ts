@@ -6,10 +6,10 @@
 // Allocation (heap.alloc, TLSF) happens only when the host reserves scratch
 // space or when a reader opens a message; the media path allocates nothing.
 
-export { prefixPtr, writerNew, writerFree, writerSetChunkSize, writerReset, chunkWrite } from "./chunk-writer";
+export { prefixPtr, writerNew, writerFree, writerSetChunkSize, writerReset, chunkWrite, chunkHeaders, chunkLayout } from "./chunk-writer";
 export { readerNew, readerFree, readerInfo, readerChunkSize, readerFeed } from "./chunk-reader";
 export { amfDecode, amfEncode } from "./amf0";
-export { flvHeader, flvTag, videoHeader, videoHeaderEx, audioHeader, audioHeaderEx } from "./flv-tags";
+export { flvHeader, flvTag, flvTagHeaders, videoHeader, videoHeaderEx, audioHeader, audioHeaderEx } from "./flv-tags";
 
 /** Allocates `size` bytes of scratch space for the host; may grow memory. */
 export function alloc(size: i32): usize {

@@ -3,7 +3,7 @@
  * Turns messages into chunks with compressed headers (fmt 0..3 per chunk
  * stream); see wasm/assembly/chunk-writer.ts for the rules.
  */
-import type { Core } from "./core.js";
+import { allocOutput, type Core } from "./core.js";
 import { CoreError } from "./status.js";
 import { writeAudioHeader, writeVideoHeader, type AudioTagHeader, type VideoTagHeader } from "./tag-headers.js";
 
@@ -98,16 +98,45 @@ export class ChunkWriter {
       throw new TypeError(`message stream id must be an integer 0..0xFFFFFFFF, got ${streamId}`);
     }
     const len = payload.byteLength;
-    const inPtr = core.putInput(payload);
-    const cap = chunkedSizeBound(len + prefixLen, this.#chunkSize);
-    const outPtr = core.output.ensure(cap);
+    // The core writes the headers (the first chunk's, and the one every
+    // continuation chunk repeats); the payload goes from `payload` straight
+    // into the output, once, never through the core's memory.
+    const headerCap = 18 + prefixLen + 7;
+    const outPtr = core.output.ensure(headerCap);
     // The core range-checks csid and type; int32() keeps out-of-range values
     // out of range (ToInt32 alone would turn csid 2^32 + 3 into csid 3).
-    const n = core.exports.chunkWrite(
-      handle, int32(csid), int32(type), streamId, timestamp >>> 0, prefixLen, inPtr, len, outPtr, cap,
+    const n = core.exports.chunkHeaders(
+      handle, int32(csid), int32(type), streamId, timestamp >>> 0, prefixLen, len, outPtr, headerCap,
     );
     this.#check(n, "chunk write");
-    return core.copyOut(outPtr, n);
+    const layout = core.exports.chunkLayout();
+    const first = layout >>> 8;
+    const cont = layout & 0xff;
+    const mem = core.u8;
+    const out = allocOutput(n);
+    out.set(mem.subarray(outPtr, outPtr + first), 0);
+    const room = this.#chunkSize - prefixLen;
+    if (len <= room) {
+      out.set(payload, first);
+      return out;
+    }
+    // Continuation header bytes (1 to 7), copied by index: cheaper than a view per chunk.
+    const c0 = mem[outPtr + first]!;
+    const cRest = mem.subarray(outPtr + first + 1, outPtr + first + cont);
+    out.set(payload.subarray(0, room), first);
+    let at = first + room;
+    let from = room;
+    const size = this.#chunkSize;
+    while (from < len) {
+      out[at] = c0;
+      if (cont > 1) out.set(cRest, at + 1);
+      at += cont;
+      const take = len - from < size ? len - from : size;
+      out.set(payload.subarray(from, from + take), at);
+      at += take;
+      from += take;
+    }
+    return out;
   }
 
   #live(): number {

@@ -25,6 +25,11 @@ export interface CoreExports {
     w: number, csid: number, type: number, streamId: number, timestamp: number,
     prefixLen: number, payloadPtr: number, payloadLen: number, out: number, outCap: number,
   ): number;
+  chunkHeaders(
+    w: number, csid: number, type: number, streamId: number, timestamp: number,
+    prefixLen: number, payloadLen: number, out: number, outCap: number,
+  ): number;
+  chunkLayout(): number;
   readerNew(maxMessageLength: number, maxChunkStreams: number): number;
   readerFree(r: number): void;
   readerInfo(r: number): number;
@@ -34,6 +39,7 @@ export interface CoreExports {
   amfEncode(tok: number, count: number, out: number, outCap: number): number;
   flvHeader(hasAudio: number, hasVideo: number, out: number): number;
   flvTag(type: number, timestamp: number, prefixLen: number, payloadPtr: number, payloadLen: number, out: number, outCap: number): number;
+  flvTagHeaders(type: number, timestamp: number, prefixLen: number, payloadLen: number, out: number, outCap: number): number;
   videoHeader(frameType: number, codecId: number, avcPacketType: number, cts: number): number;
   videoHeaderEx(frameType: number, packetType: number, fourcc: number, cts: number): number;
   audioHeader(format: number, rate: number, size: number, channels: number, aacPacketType: number): number;
@@ -151,6 +157,23 @@ export class Core {
     return this.u8.slice(ptr, ptr + len);
   }
 }
+
+type Alloc = (size: number) => Uint8Array;
+const NodeBuffer = (globalThis as { Buffer?: { allocUnsafe: Alloc } }).Buffer;
+
+/**
+ * A new array for output that is about to be overwritten whole. In Node, a
+ * plain Uint8Array view of Buffer.allocUnsafe memory (pooled for small
+ * sizes, never zero-filled; a view, so slice() copies as for any
+ * Uint8Array, but `.buffer` may be shared: use byteOffset/byteLength);
+ * elsewhere a new Uint8Array.
+ */
+export const allocOutput: Alloc = NodeBuffer
+  ? (size) => {
+      const b = NodeBuffer.allocUnsafe(size);
+      return new Uint8Array(b.buffer, b.byteOffset, size);
+    }
+  : (size) => new Uint8Array(size);
 
 /** Anything the core can be instantiated from. */
 export type CoreSource = BufferSource | Response | WebAssembly.Module;

@@ -4,7 +4,7 @@
  * append (tag header + body + PreviousTagSize), so a file written tag by tag
  * is playable up to its last complete tag.
  */
-import type { Core } from "./core.js";
+import { allocOutput, type Core } from "./core.js";
 import { CoreError } from "./status.js";
 import { writeAudioHeader, writeVideoHeader, type AudioTagHeader, type VideoTagHeader } from "./tag-headers.js";
 
@@ -60,11 +60,18 @@ export class FlvWriter {
     // DataSize is a UI24: refuse before copying the payload into (and maybe
     // growing) the core's memory.
     if (prefixLen + payload.byteLength > 0xffffff) throw new CoreError(F_TOO_LONG, "FLV tag");
-    const inPtr = core.putInput(payload);
-    const cap = payload.byteLength + prefixLen + 15;
-    const out = core.output.ensure(cap);
-    const n = core.exports.flvTag(type, timestamp, prefixLen, inPtr, payload.byteLength, out, cap);
+    // The core writes the tag header, the body header (prefix) and the
+    // PreviousTagSize; the payload goes from `payload` into the output once.
+    const cap = prefixLen + 15;
+    const ptr = core.output.ensure(cap);
+    const n = core.exports.flvTagHeaders(type, timestamp, prefixLen, payload.byteLength, ptr, cap);
     if (n < 0) throw new CoreError(n, "FLV tag");
-    return core.copyOut(out, n);
+    const head = 11 + prefixLen;
+    const mem = core.u8;
+    const out = allocOutput(n);
+    out.set(mem.subarray(ptr, ptr + head), 0);
+    out.set(payload, head);
+    out.set(mem.subarray(ptr + head, ptr + head + 4), n - 4);
+    return out;
   }
 }
