@@ -38,25 +38,40 @@ export function flvHeader(hasAudio: i32, hasVideo: i32, out: usize): i32 {
 }
 
 /**
- * Writes one FLV tag: 11-byte header, body (`prefixLen` bytes of the prefix
- * region, then `payloadLen` bytes at `payloadPtr`), PreviousTagSize. The
- * timestamp is 0..0x7FFFFFFF ms. Returns the bytes written or a negative status.
+ * Checks a tag's arguments; returns 0 or a negative status. `written` is how
+ * many bytes the call will write into `outCap`.
  */
-export function flvTag(type: i32, timestamp: u32, prefixLen: i32, payloadPtr: usize, payloadLen: i32, out: usize, outCap: i32): i32 {
+function checkTag(type: i32, timestamp: u32, prefixLen: i32, payloadLen: i32, written: u64, outCap: i32): i32 {
   if (type != 8 && type != 9 && type != 18) return F_BAD_ARGUMENT;
   if (prefixLen < 0 || prefixLen > 64 || payloadLen < 0) return F_BAD_ARGUMENT;
   // E.4.1: Timestamp (UI24) and TimestampExtended (UI8, the upper 8 bits)
   // together form an SI32; from 2^31 on a reader sees a negative time.
   if (timestamp > 0x7fffffff) return F_BAD_ARGUMENT;
-  const size = <u32>prefixLen + <u32>payloadLen;
-  if (size > 0xffffff) return F_TOO_LONG;
-  if (<u64>size + 15 > <u64>outCap) return F_NO_SPACE;
+  if (<u32>prefixLen + <u32>payloadLen > 0xffffff) return F_TOO_LONG;
+  if (written > <u64>outCap) return F_NO_SPACE;
+  return 0;
+}
+
+/** The 11-byte tag header and the prefix (the tag body header) after it. */
+function putTagHead(out: usize, type: i32, timestamp: u32, prefixLen: i32, size: u32): void {
   put8(out, <u32>type); // Filter 0, TagType
   put24be(out + 1, size); // DataSize
   put24be(out + 4, timestamp & 0xffffff); // Timestamp, low 24 bits
   put8(out + 7, timestamp >> 24); // TimestampExtended, high 8 bits
   put24be(out + 8, 0); // StreamID, always 0
   memory.copy(out + 11, prefixPtr(), <usize>prefixLen);
+}
+
+/**
+ * Writes one FLV tag: 11-byte header, body (`prefixLen` bytes of the prefix
+ * region, then `payloadLen` bytes at `payloadPtr`), PreviousTagSize. The
+ * timestamp is 0..0x7FFFFFFF ms. Returns the bytes written or a negative status.
+ */
+export function flvTag(type: i32, timestamp: u32, prefixLen: i32, payloadPtr: usize, payloadLen: i32, out: usize, outCap: i32): i32 {
+  const size = <u32>prefixLen + <u32>payloadLen;
+  const status = checkTag(type, timestamp, prefixLen, payloadLen, <u64>size + 15, outCap);
+  if (status < 0) return status;
+  putTagHead(out, type, timestamp, prefixLen, size);
   memory.copy(out + 11 + <usize>prefixLen, payloadPtr, <usize>payloadLen);
   put32be(out + 11 + <usize>size, size + 11); // PreviousTagSize
   return <i32>(size + 15);
@@ -70,19 +85,11 @@ export function flvTag(type: i32, timestamp: u32, prefixLen: i32, payloadPtr: us
  * from its own array.
  */
 export function flvTagHeaders(type: i32, timestamp: u32, prefixLen: i32, payloadLen: i32, out: usize, outCap: i32): i32 {
-  if (type != 8 && type != 9 && type != 18) return F_BAD_ARGUMENT;
-  if (prefixLen < 0 || prefixLen > 64 || payloadLen < 0) return F_BAD_ARGUMENT;
-  if (timestamp > 0x7fffffff) return F_BAD_ARGUMENT;
   const size = <u32>prefixLen + <u32>payloadLen;
-  if (size > 0xffffff) return F_TOO_LONG;
-  if (<u64>prefixLen + 15 > <u64>outCap) return F_NO_SPACE;
-  put8(out, <u32>type);
-  put24be(out + 1, size);
-  put24be(out + 4, timestamp & 0xffffff);
-  put8(out + 7, timestamp >> 24);
-  put24be(out + 8, 0);
-  memory.copy(out + 11, prefixPtr(), <usize>prefixLen);
-  put32be(out + 11 + <usize>prefixLen, size + 11);
+  const status = checkTag(type, timestamp, prefixLen, payloadLen, <u64>prefixLen + 15, outCap);
+  if (status < 0) return status;
+  putTagHead(out, type, timestamp, prefixLen, size);
+  put32be(out + 11 + <usize>prefixLen, size + 11); // PreviousTagSize
   return <i32>(size + 15);
 }
 
