@@ -79,7 +79,12 @@ test("audio through ffmpeg.wasm joins seamlessly and A/V stay in sync over 30 s"
   // The synthetic source itself shows a flash up to two frames after its beep
   // (requestAnimationFrame + 30 fps canvas capture): hence 60 ms, and the
   // start/end medians of five pairs, so one late canvas frame does not decide.
-  expect(streamProblems(report, { minDurationS: 29, maxAvOffsetMs: 60, maxAvDriftMs: 30, maxAudioDropoutMs: 2 }), `${describeStream(report)}; offsets ${sync.offsetsMs.join(" ")}`).toEqual([]);
+  // A flash is seen on whole frames, so an offset is known to one frame
+  // (33 ms): as the draw and capture phases wander, a pair's offset steps
+  // between two values a frame apart (seen: -9 and -42 ms in one run). Drift
+  // is therefore checked to one frame plus 10 ms; the durations below check
+  // it to 50 ms over the whole run.
+  expect(streamProblems(report, { minDurationS: 29, maxAvOffsetMs: 60, maxAvDriftMs: 1000 / 30 + 10, maxAudioDropoutMs: 2 }), `${describeStream(report)}; offsets ${sync.offsetsMs.join(" ")}`).toEqual([]);
   // Total audio within 50 ms of video (plus one frame of each for end effects).
   expect(Math.abs(report.audioMinusVideoS!), describeStream(report)).toBeLessThan(0.05 + 1 / 30 + 1024 / 48000);
   expect(report.audio!.frames).toBeGreaterThan(30 * 46);
