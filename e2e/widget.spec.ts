@@ -133,7 +133,8 @@ test("embedded in an app on another origin: golive.js and its assets copied unde
     await page.getByRole("textbox", { name: "Stream key" }).fill("embedded");
     await page.getByRole("button", { name: "Go live" }).click();
     await expect(page.getByText("LIVE", { exact: true })).toBeVisible({ timeout: 20_000 });
-    await page.waitForTimeout(4000);
+    // LIVE comes with the publish; media follows (up to ~1 s later with ffmpeg.wasm audio).
+    await page.waitForTimeout(6000);
     await page.getByRole("button", { name: "End stream" }).click();
     await expect(page.getByRole("button", { name: "Go live" })).toBeVisible({ timeout: 20_000 });
     await page.close();
