@@ -1,0 +1,15 @@
+// The Playwright kit with goliveMedia "clip": the generated clip fed to
+// Chromium's fake devices, through the kit's own fixtures. (The synthetic
+// default is covered by examples/playwright.)
+import { expect, test } from "../server/testing/index.js";
+import { goLiveFor } from "./kit-go-live.js";
+
+test.use({ goliveMedia: "clip" });
+
+test("Chromium plays the generated clip: the flashes and beeps arrive and line up", async ({ page, goliveBridge, stream }) => {
+  test.setTimeout(120_000);
+  await goLiveFor(page, goliveBridge.url, stream, 8000);
+  expect(await page.evaluate(() => "__goliveSyntheticMedia" in window)).toBe(false);
+  // A short run: the clip's ~1 % video drift against audio stays small.
+  await expect(stream).toBeValidStream({ fps: { min: 25 }, minDurationS: 7, maxAvOffsetMs: 100 });
+});
