@@ -173,7 +173,11 @@ class TsRunner implements Runner {
   dispose(): void {}
 }
 
-/** The shipped host API: FlvWriter + ChunkWriter. */
+/**
+ * The shipped host API: FlvWriter + ChunkWriter. The same shape as TsRunner
+ * on purpose: one class per kind of writer keeps each variant's call sites
+ * monomorphic, so neither pays for the other in the JIT.
+ */
 class WasmRunner implements Runner {
   readonly #flv: FlvWriter;
   readonly #chunks: ChunkWriter;

@@ -10,8 +10,7 @@
  * - `expect(stream).toBeValidStream({...})` checks what arrived.
  */
 import { test as base, chromium, expect as baseExpect } from "@playwright/test";
-import { rm } from "node:fs/promises";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { analyzeRecording, type StreamReport } from "./analyze.js";

@@ -25,6 +25,7 @@ import { startHttpStatusServer, type HttpStatusServer } from "./ingest/http-stat
 import { waitForStableFile } from "./ingest/media.js";
 import { startNginxRtmp, type NginxRtmpServer } from "./ingest/nginx.js";
 import { startNodeMediaServer, type NodeMediaServer } from "./ingest/node-media-server.js";
+import { requireBinary, requireNginxModule } from "./system.js";
 
 /**
  * Which RTMP server records the test streams. Measured: `ffmpeg -listen`
@@ -202,13 +203,18 @@ function streamOf(url: string, key: string, recordingPath: () => string | undefi
   };
 }
 
-function nginxAvailable(): boolean {
-  return ["/usr/sbin/nginx", "/usr/bin/nginx"].some((p) => existsSync(p)) && existsSync("/usr/lib/nginx/modules/ngx_rtmp_module.so");
+/** True when `find` finds what it looks for (the system.ts lookups throw when they do not). */
+function found(find: () => unknown): boolean {
+  try {
+    find();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-function ffmpegAvailable(): boolean {
-  return ["/usr/bin/ffmpeg", "/usr/local/bin/ffmpeg", "/opt/homebrew/bin/ffmpeg"].some((p) => existsSync(p));
-}
+const nginxAvailable = (): boolean => found(() => requireBinary("nginx")) && found(() => requireNginxModule("ngx_rtmp_module"));
+const ffmpegAvailable = (): boolean => found(() => requireBinary("ffmpeg"));
 
 /** Starts the test ingest: see {@link TestIngestOptions}. */
 export async function startTestIngest(options: TestIngestOptions = {}): Promise<TestIngest> {

@@ -3,18 +3,11 @@
  * with the flags measured to work headless on this machine kind.
  */
 import { chromium, type Browser } from "playwright-core";
+import { QUIET_CHROMIUM_ARGS } from "../../server/testing/browser.js";
 import { requireBinary } from "../../server/testing/system.js";
 
-/** Flags for headless Chromium in a closed network, as root. */
-export const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+/** Flags for headless Chromium in a closed network, as root: the kit's, and no QUIC. */
+export const CHROMIUM_ARGS = [...QUIET_CHROMIUM_ARGS, "--disable-quic"];
 
 /** Launches /usr/bin/chromium headless. */
 export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {

@@ -122,14 +122,14 @@ export class ChunkWriter {
     }
     // Continuation header bytes (1 to 7), copied by index: cheaper than a view per chunk.
     const c0 = mem[outPtr + first]!;
-    const cRest = mem.subarray(outPtr + first + 1, outPtr + first + cont);
+    const cRest = cont > 1 ? mem.subarray(outPtr + first + 1, outPtr + first + cont) : undefined;
     out.set(payload.subarray(0, room), first);
     let at = first + room;
     let from = room;
     const size = this.#chunkSize;
     while (from < len) {
       out[at] = c0;
-      if (cont > 1) out.set(cRest, at + 1);
+      if (cRest) out.set(cRest, at + 1);
       at += cont;
       const take = len - from < size ? len - from : size;
       out.set(payload.subarray(from, from + take), at);
