@@ -74,6 +74,8 @@ export const WireErrorCode = {
   NoDestinations: "NO_DESTINATIONS",
   TooManyDestinations: "TOO_MANY_DESTINATIONS",
   AllDestinationsFailed: "ALL_DESTINATIONS_FAILED",
+  /** Not fatal: a session started with `interleaved` sent a frame out of time order across tracks. */
+  NotInterleaved: "NOT_INTERLEAVED",
 } as const;
 
 /** A destination the client asks to publish to. */
@@ -99,6 +101,12 @@ export interface StartMessage {
   resume?: string;
   /** Free-form client identification, for logs. */
   client?: string;
+  /**
+   * The client sends frames in non-decreasing timestamp order across tracks
+   * (it interleaves, as a file demuxer does): the bridge forwards each frame
+   * as it comes instead of holding it for the other track.
+   */
+  interleaved?: boolean;
 }
 
 /** client -> bridge: a track's codec configuration. */
@@ -334,6 +342,10 @@ function parseStart(m: Json): StartMessage {
   if (resume !== undefined) out.resume = resume;
   const client = str(m, "client", { optional: true, max: 256 });
   if (client !== undefined) out.client = client;
+  if (m.interleaved !== undefined) {
+    if (typeof m.interleaved !== "boolean") throw bad(`"interleaved" must be a boolean`);
+    out.interleaved = m.interleaved;
+  }
   return out;
 }
 

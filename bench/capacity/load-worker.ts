@@ -33,6 +33,8 @@ export interface WorkerStart {
   sessions: number;
   rampMs: number;
   loop: number;
+  /** Say `interleaved` in "start" (replay's default); false: the bridge holds frames to re-order them. */
+  interleaved: boolean;
 }
 
 /** One stats sample: [wall ms, media time ms, max queued ms, frames dropped]. */
@@ -107,7 +109,7 @@ async function main(file: string): Promise<void> {
           }
         };
         replayMany(msg.sessions, {
-          file: media, bridge: msg.bridge, to: [msg.to], pacing: "realtime", loop: msg.loop, rampMs: msg.rampMs,
+          file: media, bridge: msg.bridge, to: [msg.to], pacing: "realtime", loop: msg.loop, rampMs: msg.rampMs, interleaved: msg.interleaved,
           signal: abort.signal, onMessage, client: "golive-capacity-bench",
         }).then(
           (result) => {

@@ -281,6 +281,8 @@ export interface GoliveOptions {
   cpuProfDir?: string;
   /** Another golive command to measure (A/B experiments). */
   bin?: string;
+  /** Sessions do not say `interleaved`: the bridge holds each frame for the other track (the default path of browser clients). */
+  hold?: boolean;
   /** Progress lines go here. */
   log: (line: string) => void;
 }
@@ -300,7 +302,7 @@ export async function measureGolive(o: GoliveOptions): Promise<PointResult> {
     const idle = memory(bridge.pid);
     gen = new Generator(o.file);
     const media = await gen.ready;
-    const start: WorkerStart = { type: "start", bridge: bridge.ingest, to: `${o.nginx.url}/golive-{session}`, sessions: n, rampMs, loop };
+    const start: WorkerStart = { type: "start", bridge: bridge.ingest, to: `${o.nginx.url}/golive-{session}`, sessions: n, rampMs, loop, interleaved: o.hold !== true };
     gen.send(start);
     const g = gen;
     // Sessions that do not go live in time are the bridge (or the machine) at its limit: noted, and the rest is measured anyway.

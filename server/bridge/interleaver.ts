@@ -6,7 +6,9 @@
  * time order across tracks, so frames wait here until every active track has
  * caught up to them, or until they are `windowMs` older than the newest frame
  * seen (the late track is then given up on for that span, never waited on
- * forever). Per track, order is preserved as received. Pure: no timers.
+ * forever). With a window of 0 nothing waits: every frame goes out as it
+ * comes (for clients that already send in time order across tracks). Per
+ * track, order is preserved as received. Pure: no timers.
  */
 
 interface Queued<T> {
@@ -15,7 +17,7 @@ interface Queued<T> {
 }
 
 export class Interleaver<T> {
-  readonly #windowMs: number;
+  #windowMs: number;
   readonly #queues = new Map<string, Queued<T>[]>();
   #newest = Number.NEGATIVE_INFINITY;
 
@@ -23,6 +25,17 @@ export class Interleaver<T> {
   constructor(windowMs: number) {
     if (!(windowMs >= 0)) throw new TypeError("windowMs must be >= 0");
     this.#windowMs = windowMs;
+  }
+
+  /** The reorder window, ms. 0: no hold (the client sends in time order across tracks). */
+  get windowMs(): number {
+    return this.#windowMs;
+  }
+
+  /** Changes the reorder window; frames already waiting follow the new one from the next push. */
+  set windowMs(ms: number) {
+    if (!(ms >= 0)) throw new TypeError("windowMs must be >= 0");
+    this.#windowMs = ms;
   }
 
   /** Declares a track as active (its absence holds others back). */

@@ -288,6 +288,7 @@ export class Session {
     if (msg.destinations.length > limits.maxDestinations) {
       throw new WireError(WireErrorCode.TooManyDestinations, `at most ${limits.maxDestinations} destinations per session, got ${msg.destinations.length}`, CloseCode.LimitExceeded);
     }
+    if (msg.interleaved === true) this.#interleaver.windowMs = 0; // the client already sends in time order
     this.#state = "authorising";
     this.#clearDeadline();
     this.#host.policy.authorise(msg).then(
@@ -425,6 +426,7 @@ export class Session {
       dtsMs = last; // jitter within tolerance: clamp
     }
     if (dtsMs > 0x7fffffff) throw new WireError(WireErrorCode.BadFrame, "session time passed 2^31 ms");
+    if (dtsMs < this.#newestMs && this.#interleaver.windowMs === 0) this.#notInterleaved(frame.track, dtsMs);
     this.#lastDts.set(frame.track, dtsMs);
     if (dtsMs > this.#newestMs) this.#newestMs = dtsMs;
     const out: SessionFrame = {
@@ -436,6 +438,19 @@ export class Session {
       receivedAt,
     };
     for (const f of this.#interleaver.push(String(frame.track), dtsMs, out)) this.#fanOut(f);
+  }
+
+  /**
+   * A session started with `interleaved` sent a frame earlier than one
+   * already forwarded on another track. The frame still goes out (each track
+   * stays in order); from now on frames wait for the other track again, as
+   * for any client. Not fatal: the client is told once.
+   */
+  #notInterleaved(track: number, dtsMs: number): void {
+    const message = `track ${track} sent a frame at ${dtsMs} ms after a frame at ${this.#newestMs} ms of another track; the bridge re-orders this session's frames from now on`;
+    this.#interleaver.windowMs = this.#host.limits.reorderWindowMs;
+    this.#host.log("warn", "session not interleaved", { session: this.id, track, dtsMs, newestMs: this.#newestMs });
+    this.#link.send({ type: "error", code: WireErrorCode.NotInterleaved, message, fatal: false });
   }
 
   #fanOut(frame: SessionFrame): void {

@@ -52,6 +52,12 @@ export interface ReplaySessionOptions {
   token?: string;
   /** `client` in "start", for the bridge's logs (default "golive-replay"). */
   client?: string;
+  /**
+   * Say `interleaved` in "start" (default true): replay sends both tracks
+   * merged in decode order, so the bridge need not hold frames to re-order
+   * them. false measures a bridge's re-ordering hold (bench).
+   */
+  interleaved?: boolean;
   /** Hold media until no destination is still connecting (default: true for fast pacing, false for realtime). */
   waitForLive?: boolean;
   /** WebSocket opening handshake, ms (default 10,000). */
@@ -295,6 +301,7 @@ export class ReplaySession implements Paced {
       ...(this.#opts.record !== undefined && { record: this.#opts.record }),
       ...(this.#opts.token !== undefined && { token: this.#opts.token }),
       client: this.#opts.client ?? "golive-replay",
+      interleaved: this.#opts.interleaved ?? true,
     });
     this.#arm(this.#opts.acceptTimeoutMs ?? 10_000, () => `the bridge did not accept the session within ${this.#opts.acceptTimeoutMs ?? 10_000} ms`);
   }

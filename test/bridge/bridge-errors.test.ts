@@ -60,6 +60,7 @@ describe("bridge: malformed input closes only that session", () => {
     { name: "text that is not JSON", code: "BAD_JSON", close: CloseCode.ProtocolError, fresh: true, run: (c) => c.sendRaw("{nope") },
     { name: "an unknown message type", code: "UNKNOWN_TYPE", close: CloseCode.ProtocolError, fresh: true, run: (c) => c.send({ type: "launch" }) },
     { name: "protocol version 2", code: "UNSUPPORTED_VERSION", close: CloseCode.UnsupportedVersion, fresh: true, run: (c) => c.send({ type: "start", version: 2, destinations: [] }) },
+    { name: "interleaved that is not a boolean", code: "BAD_MESSAGE", close: CloseCode.ProtocolError, fresh: true, run: (c) => c.send({ type: "start", version: 1, destinations: [], interleaved: "yes" }) },
     { name: "a start without a version", code: "BAD_MESSAGE", close: CloseCode.ProtocolError, fresh: true, run: (c) => c.send({ type: "start" }) },
     { name: "media before start", code: "NOT_STARTED", close: CloseCode.ProtocolError, fresh: true, run: (c) => c.sendRaw(frame()) },
     { name: "config before start", code: "NOT_STARTED", close: CloseCode.ProtocolError, fresh: true, run: (c) => c.sendConfigs(media) },
