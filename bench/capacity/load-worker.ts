@@ -69,6 +69,17 @@ function send(message: WorkerMessage): void {
   process.send?.(message);
 }
 
+/**
+ * Sends the last message, then closes the IPC channel once it is written:
+ * disconnecting at once drops a message still in the pipe (the result of
+ * 400 sessions is megabytes of JSON), and the harness then sees the worker
+ * exit without a result.
+ */
+function sendLast(message: WorkerMessage): void {
+  if (!process.send) return;
+  process.send(message, undefined, {}, () => process.disconnect());
+}
+
 async function main(file: string): Promise<void> {
   const media: ReplayMedia = await loadReplayMedia(file);
   const eld = monitorEventLoopDelay({ resolution: 5 });
@@ -113,7 +124,7 @@ async function main(file: string): Promise<void> {
           signal: abort.signal, onMessage, client: "golive-capacity-bench",
         }).then(
           (result) => {
-            send({
+            sendLast({
               type: "result",
               ok: result.ok,
               elapsedMs: result.elapsedMs,
@@ -131,12 +142,8 @@ async function main(file: string): Promise<void> {
                 };
               }),
             });
-            process.disconnect();
           },
-          (err: unknown) => {
-            send({ type: "error", message: err instanceof Error ? err.message : String(err) });
-            process.disconnect();
-          },
+          (err: unknown) => sendLast({ type: "error", message: err instanceof Error ? err.message : String(err) }),
         );
         return;
       }
@@ -158,7 +165,6 @@ if (file === undefined || !process.send) {
   process.exit(2);
 }
 main(file).catch((err: unknown) => {
-  send({ type: "error", message: err instanceof Error ? err.message : String(err) });
   process.exitCode = 1;
-  process.disconnect();
+  sendLast({ type: "error", message: err instanceof Error ? err.message : String(err) });
 });

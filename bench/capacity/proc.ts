@@ -70,16 +70,35 @@ export function memory(pid: number): ProcMemory | undefined {
   }
 }
 
-/** Total CPU seconds of a set of processes (those gone count as missing, and are reported). */
-export function cpuSecondsOf(pids: readonly number[]): { seconds: number; missing: number } {
-  let seconds = 0;
-  let missing = 0;
+/** CPU times of each of `pids` that is still running (a process that has exited is absent). */
+export function cpuTimesOf(pids: readonly number[]): Map<number, { user: number; system: number }> {
+  const out = new Map<number, { user: number; system: number }>();
   for (const pid of pids) {
-    const s = cpuSeconds(pid);
-    if (s === undefined) missing++;
-    else seconds += s;
+    const t = cpuTimes(pid);
+    if (t) out.set(pid, t);
   }
-  return { seconds, missing };
+  return out;
+}
+
+/**
+ * CPU seconds used between two readings of {@link cpuTimesOf}, over the
+ * processes present in both: one that exited in between is left out (its
+ * last seconds cannot be read) and counted in `missing`, never subtracted.
+ */
+export function cpuBetween(a: ReadonlyMap<number, { user: number; system: number }>, b: ReadonlyMap<number, { user: number; system: number }>): { user: number; system: number; missing: number } {
+  let user = 0;
+  let system = 0;
+  let missing = 0;
+  for (const [pid, t0] of a) {
+    const t1 = b.get(pid);
+    if (!t1) {
+      missing++;
+      continue;
+    }
+    user += t1.user - t0.user;
+    system += t1.system - t0.system;
+  }
+  return { user, system, missing };
 }
 
 /** The machine: CPU model, cores and the 1-minute load average at the time of the call. */

@@ -28,7 +28,7 @@ import { startBridge } from "./bridge.js";
 import type { HarnessMessage, StatsSample, WorkerMessage, WorkerStart } from "./load-worker.js";
 import type { BenchNginx } from "./nginx.js";
 import { startPeers, type PeerKind, type Peers } from "./peers.js";
-import { cpuSeconds, cpuSecondsOf, cpuTimes, machine, machineCpu, memory } from "./proc.js";
+import { cpuBetween, cpuSeconds, cpuTimesOf, machine, machineCpu, memory } from "./proc.js";
 import { fractionBelow, histogramDelta, maxBound, quantile, type Scrape } from "./prometheus.js";
 
 /** Most drift of a stream's media time behind the wall clock over the window, ms. */
@@ -292,7 +292,8 @@ export async function measureGolive(o: GoliveOptions): Promise<PointResult> {
   const { n, plan } = o;
   const rampMs = rampFor(n);
   const needS = (rampMs + plan.settleMs + plan.subwindows * plan.subwindowMs) / 1000 + 15;
-  const loop = Math.max(1, Math.ceil(needS / o.fileSeconds));
+  // Twice what the plan needs: sessions can take longer to start than the ramp on a busy machine; the harness stops them.
+  const loop = Math.max(2, Math.ceil((2 * needS) / o.fileSeconds));
   const bridge = await startBridge({ sessions: n, ...(o.cpuProfDir !== undefined && { cpuProfDir: o.cpuProfDir }), ...(o.bin !== undefined && { bin: o.bin }) });
   let gen: Generator | undefined;
   try {
@@ -411,31 +412,19 @@ interface WindowResult {
 
 async function measureWindow(plan: WindowPlan, probes: WindowProbes): Promise<WindowResult> {
   const scrapes: Scrape[] = [];
-  const procCpu: number[] = [];
+  /** The design's processes' CPU times at each edge. */
+  const procCpu: Array<Map<number, { user: number; system: number }>> = [];
   const times: number[] = [];
   let missing = 0;
   const extraStart: Record<string, number | undefined> = {};
   const edge = async (): Promise<void> => {
     if (probes.scrape) scrapes.push(await probes.scrape());
-    const own = cpuSecondsOf(probes.ownPids);
-    missing = Math.max(missing, own.missing);
-    procCpu.push(own.seconds);
+    const now = cpuTimesOf(probes.ownPids);
+    missing = Math.max(missing, probes.ownPids.length - now.size);
+    procCpu.push(now);
     times.push(performance.now());
   };
   if (probes.onEdge) await probes.onEdge("start");
-  const split = (): { user: number; system: number } => {
-    let user = 0;
-    let system = 0;
-    for (const pid of probes.ownPids) {
-      const t = cpuTimes(pid);
-      if (t) {
-        user += t.user;
-        system += t.system;
-      }
-    }
-    return { user, system };
-  };
-  const split0 = split();
   const t0 = wallMs();
   const m0 = machineCpu();
   const tm0 = performance.now();
@@ -447,9 +436,7 @@ async function measureWindow(plan: WindowPlan, probes: WindowProbes): Promise<Wi
   }
   const tm1 = performance.now();
   const m1 = machineCpu();
-  const split1 = split();
-  const userS = split1.user - split0.user;
-  const systemS = split1.system - split0.system;
+  const whole = cpuBetween(procCpu[0]!, procCpu.at(-1)!);
   const extraCores: Record<string, number> = {};
   for (const [name, pid] of Object.entries(probes.extraPids)) {
     const a = extraStart[name];
@@ -462,7 +449,8 @@ async function measureWindow(plan: WindowPlan, probes: WindowProbes): Promise<Wi
   const ownCores: number[] = [];
   for (let k = 1; k < times.length; k++) {
     const dt = (times[k]! - times[k - 1]!) / 1000;
-    procCores.push((procCpu[k]! - procCpu[k - 1]!) / dt);
+    const used = cpuBetween(procCpu[k - 1]!, procCpu[k]!);
+    procCores.push((used.user + used.system) / dt);
     if (probes.scrape) {
       const a = scrapes[k - 1]!;
       const b = scrapes[k]!;
@@ -481,7 +469,7 @@ async function measureWindow(plan: WindowPlan, probes: WindowProbes): Promise<Wi
     machineBusyCores: (m1.busy - m0.busy) / machineWall,
     generatorEldP99Ms: endEdge?.eldP99Ms ?? NaN,
     missing,
-    kernelShare: systemS / Math.max(1e-9, userS + systemS),
+    kernelShare: whole.system / Math.max(1e-9, whole.user + whole.system),
   };
 }
 
@@ -503,9 +491,10 @@ export interface PeerPointOptions {
 export async function measurePeers(o: PeerPointOptions): Promise<PointResult> {
   const { n, plan } = o;
   const rampMs = rampFor(n);
-  const needS = (rampMs + plan.settleMs + plan.subwindows * plan.subwindowMs) / 1000 + 10;
+  // Always looped: starting hundreds of processes can take far longer than the ramp on a busy machine
+  // (53 s for 200 once), and a peer that reaches the end of the file would leave the window early.
   const peers: Peers = await startPeers({
-    kind: o.kind, file: o.file, to: `${o.nginx.url}/${o.kind}-{session}`, count: n, rampMs, loop: needS > o.fileSeconds,
+    kind: o.kind, file: o.file, to: `${o.nginx.url}/${o.kind}-{session}`, count: n, rampMs, loop: true,
   });
   try {
     const allRunning = await waitFor(() => peers.running() >= n || peers.exited().length > 0, 30_000);
