@@ -183,7 +183,7 @@ async function measure(): Promise<Report> {
       }
       if (n <= peerMax && !copySaturated) {
         log(`ffmpeg-copy N=${n}`);
-        const c = await attempt("ffmpeg-copy", n, () => measurePeers({ kind: "copy", n, file: flv.path, fileSeconds: flv.durationS, nginx, plan, log }));
+        const c = await attempt("ffmpeg-copy", n, () => measurePeers({ kind: "copy", n, file: flv.path, nginx, plan, log }));
         record(c);
         copySaturated = stopsSweep(c);
       }
@@ -195,7 +195,7 @@ async function measure(): Promise<Report> {
     }
     if (webm && transcoders > 0) {
       log(`ffmpeg-transcode x${transcoders}`);
-      record(await attempt("ffmpeg-transcode", transcoders, () => measurePeers({ kind: "transcode", n: transcoders, file: webm.path, fileSeconds: webm.durationS, nginx, plan, log })));
+      record(await attempt("ffmpeg-transcode", transcoders, () => measurePeers({ kind: "transcode", n: transcoders, file: webm.path, nginx, plan, log })));
     }
   } finally {
     await nginx.dispose();

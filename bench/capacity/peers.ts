@@ -30,8 +30,6 @@ export interface PeerOptions {
   count: number;
   /** Spread the starts over this many ms. */
   rampMs: number;
-  /** Loop the input (when it is shorter than the run). */
-  loop: boolean;
 }
 
 /** Running peers. */
@@ -49,9 +47,14 @@ export interface Peers {
   stop(): Promise<void>;
 }
 
-/** The ffmpeg arguments of one peer, destination last. */
-export function peerArgs(kind: PeerKind, file: string, loop: boolean, to: string): string[] {
-  const input = ["-re", ...(loop ? ["-stream_loop", "-1"] : []), "-i", file];
+/**
+ * The ffmpeg arguments of one peer, destination last. The input always
+ * loops: starting hundreds of processes can take far longer than the ramp on
+ * a busy machine (53 s for 200 once), and a peer that reached the end of the
+ * file would leave the window early; stop() ends them.
+ */
+export function peerArgs(kind: PeerKind, file: string, to: string): string[] {
+  const input = ["-re", "-stream_loop", "-1", "-i", file];
   const codec = kind === "copy"
     ? ["-c", "copy"]
     : ["-c:v", "libx264", "-preset", "veryfast", "-b:v", "2500k", "-maxrate", "2500k", "-bufsize", "5000k", "-g", "60", "-pix_fmt", "yuv420p",
@@ -74,7 +77,7 @@ export async function startPeers(options: PeerOptions): Promise<Peers> {
     for (let i = 1; i <= options.count; i++) {
       if (i > 1 && gap > 0) await new Promise((r) => setTimeout(r, gap));
       const url = options.to.replaceAll("{session}", String(i));
-      const proc = await spawnManaged(`ffmpeg ${options.kind} ${i}`, ffmpeg, peerArgs(options.kind, options.file, options.loop, url));
+      const proc = await spawnManaged(`ffmpeg ${options.kind} ${i}`, ffmpeg, peerArgs(options.kind, options.file, url));
       const mine: StatsSample[] = [];
       samples.push(mine);
       progressed.push(false);
@@ -105,7 +108,7 @@ export async function startPeers(options: PeerOptions): Promise<Peers> {
     await Promise.all(procs.map((p) => p.stop("SIGKILL")));
     throw err;
   }
-  const shown = peerArgs(options.kind, options.file, options.loop, options.to.replaceAll("{session}", "KEY"));
+  const shown = peerArgs(options.kind, options.file, options.to.replaceAll("{session}", "KEY"));
   return {
     pids: procs.map((p) => p.pid),
     command: `ffmpeg ${shown.map((a) => (a === options.file ? (options.kind === "copy" ? "file.flv" : "file.webm") : a)).join(" ")}`,

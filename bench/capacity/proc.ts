@@ -83,22 +83,18 @@ export function cpuTimesOf(pids: readonly number[]): Map<number, { user: number;
 /**
  * CPU seconds used between two readings of {@link cpuTimesOf}, over the
  * processes present in both: one that exited in between is left out (its
- * last seconds cannot be read) and counted in `missing`, never subtracted.
+ * last seconds cannot be read), never subtracted.
  */
-export function cpuBetween(a: ReadonlyMap<number, { user: number; system: number }>, b: ReadonlyMap<number, { user: number; system: number }>): { user: number; system: number; missing: number } {
+export function cpuBetween(a: ReadonlyMap<number, { user: number; system: number }>, b: ReadonlyMap<number, { user: number; system: number }>): { user: number; system: number } {
   let user = 0;
   let system = 0;
-  let missing = 0;
   for (const [pid, t0] of a) {
     const t1 = b.get(pid);
-    if (!t1) {
-      missing++;
-      continue;
-    }
+    if (!t1) continue;
     user += t1.user - t0.user;
     system += t1.system - t0.system;
   }
-  return { user, system, missing };
+  return { user, system };
 }
 
 /** The machine: CPU model, cores and the 1-minute load average at the time of the call. */

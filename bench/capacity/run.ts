@@ -481,7 +481,6 @@ export interface PeerPointOptions {
   kind: PeerKind;
   n: number;
   file: string;
-  fileSeconds: number;
   nginx: BenchNginx;
   plan: WindowPlan;
   log: (line: string) => void;
@@ -491,11 +490,7 @@ export interface PeerPointOptions {
 export async function measurePeers(o: PeerPointOptions): Promise<PointResult> {
   const { n, plan } = o;
   const rampMs = rampFor(n);
-  // Always looped: starting hundreds of processes can take far longer than the ramp on a busy machine
-  // (53 s for 200 once), and a peer that reaches the end of the file would leave the window early.
-  const peers: Peers = await startPeers({
-    kind: o.kind, file: o.file, to: `${o.nginx.url}/${o.kind}-{session}`, count: n, rampMs, loop: true,
-  });
+  const peers: Peers = await startPeers({ kind: o.kind, file: o.file, to: `${o.nginx.url}/${o.kind}-{session}`, count: n, rampMs });
   try {
     const allRunning = await waitFor(() => peers.running() >= n || peers.exited().length > 0, 30_000);
     const startProblems = allRunning ? [] : [`only ${peers.running()} of ${n} ffmpeg processes were writing media after 30 s`];

@@ -93,8 +93,10 @@ describe("cross-track order", () => {
       const { c, file } = await started(interleaved);
       await c.sendFrames(media.frames.slice(0, cut));
       await c.flushed();
+      // Held: no audio of the 10th frame's time has come, so it cannot be known to be in order yet;
+      // the 9 before it are written, and a 10th does not follow while nothing else comes.
+      await writtenWhen(file, (t) => videoCount(t) >= 9, 3000);
       const w = await writtenWhen(file, (t) => videoCount(t) === 10, interleaved ? 3000 : 500);
-      // Held: no audio of the 10th frame's time has come, so it cannot be known to be in order yet.
       expect(videoCount(w)).toBe(interleaved ? 10 : 9);
       await c.sendFrames(media.frames.slice(cut));
       await stopAndProbe(c, file);
