@@ -16,6 +16,7 @@ const harness = {
   events,
   ready: true,
   capabilities: () => Broadcaster.capabilities(),
+  probe: (quality?: PresetName) => Broadcaster.probe({ quality: quality ?? "720p30" }),
   async start(options: HarnessStart): Promise<string> {
     broadcaster = new Broadcaster({ bridgeUrl: `ws://${location.host}/ingest`, quality: options.quality ?? "720p30" });
     for (const type of ["statechange", "stats", "destination", "advice", "error"]) {

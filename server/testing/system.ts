@@ -12,6 +12,9 @@ const PACKAGES: Record<string, string> = {
   nginx: "nginx (plus libnginx-mod-rtmp and libnginx-mod-stream)",
   openssl: "openssl",
   chromium: "chromium",
+  "firefox-esr": "firefox-esr",
+  WebKitWebDriver: "webkit2gtk-driver (plus gstreamer1.0-plugins-bad, gstreamer1.0-plugins-ugly and gstreamer1.0-libav for H.264 and AAC)",
+  Xvfb: "xvfb",
 };
 
 const found = new Map<string, string>();

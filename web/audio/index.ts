@@ -11,6 +11,7 @@
  *   await enc.flush(); enc.close();
  */
 import { AAC_SAMPLE_RATES, sampleRateIndex } from "./aac-config.js";
+import type { AudioDataLike } from "./pcm.js";
 import type { AacChunk } from "./segmented-encoder.js";
 import { findWebCodecsAacConfig, WebCodecsAacEncoder } from "./webcodecs-aac.js";
 
@@ -18,6 +19,7 @@ export type { AacChunk } from "./segmented-encoder.js";
 export { AacEncoderError, AacErrorCode, type AacErrorCodeValue } from "./errors.js";
 export { audioSpecificConfig } from "./aac-config.js";
 export { splitAdts, parseAdtsFrames, wrapAdts, type AdtsFrame } from "./adts.js";
+export type { AudioDataLike } from "./pcm.js";
 
 /** What to encode. */
 export interface AacEncoderConfig {
@@ -54,11 +56,11 @@ export interface AacEncoder {
   readonly sampleRate: number;
   readonly channels: number;
   /**
-   * PCM in: WebCodecs AudioData (any sample format; f32 / f32-planar from
-   * MediaStreamTrackProcessor) at the configured sample rate. The caller
-   * still owns `data` and may close it when this returns.
+   * PCM in: WebCodecs AudioData (any sample format), or an object with the
+   * part of it the encoders read (AudioDataLike), at the configured sample
+   * rate. The caller still owns `data` and may close it when this returns.
    */
-  encode(data: AudioData): void;
+  encode(data: AudioDataLike): void;
   /** Encodes what is buffered and resolves once its chunks have been delivered. */
   flush(): Promise<void>;
   /** Stops at once; pending audio is dropped. */

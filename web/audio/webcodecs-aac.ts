@@ -6,7 +6,7 @@
  */
 import { audioSpecificConfig } from "./aac-config.js";
 import { AacEncoderError, AacErrorCode } from "./errors.js";
-import { fitChannels, readPlanarF32 } from "./pcm.js";
+import { fitChannels, readPlanarF32, type AudioDataLike } from "./pcm.js";
 import type { AacChunk } from "./segmented-encoder.js";
 
 /** What the platform encoder is configured with. */
@@ -81,7 +81,7 @@ export class WebCodecsAacEncoder {
   }
 
   /** Encodes `data` (not closed here: the caller owns it). */
-  encode(data: AudioData): void {
+  encode(data: AudioDataLike): void {
     if (this.#encoder.state === "closed") {
       if (this.#failed) return;
       throw new TypeError("encode() on a closed AAC encoder");
@@ -90,11 +90,12 @@ export class WebCodecsAacEncoder {
       this.#fail(new AacEncoderError(AacErrorCode.UnsupportedInput, `AudioData at ${data.sampleRate} Hz given to an AAC encoder configured for ${this.sampleRate} Hz (no resampling: configure the encoder with the track's rate)`));
       return;
     }
-    if (data.numberOfChannels === this.channels) {
+    if (data.numberOfChannels === this.channels && typeof AudioData !== "undefined" && data instanceof AudioData) {
       this.#encoder.encode(data);
       return;
     }
-    // Channel count differs (a mono microphone, a stereo encoder): remap into a new AudioData.
+    // Channel count differs (a mono microphone, a stereo encoder), or not an
+    // AudioData: copy into a new AudioData with the encoder's channels.
     try {
       const planes = fitChannels(readPlanarF32(data), this.channels);
       const frames = planes[0]!.length;

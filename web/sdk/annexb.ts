@@ -71,3 +71,36 @@ export function toAvcc(units: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * The NAL units of an AVCC access unit (each prefixed by a 4-byte big-endian
+ * length, as WebCodecs' "avc" format emits); stops at a length that runs
+ * past the end (a malformed tail is ignored, not read out of bounds).
+ */
+export function splitAvcc(data: Uint8Array): Uint8Array[] {
+  const units: Uint8Array[] = [];
+  let p = 0;
+  while (p + 4 <= data.length) {
+    const len = ((data[p]! << 24) | (data[p + 1]! << 16) | (data[p + 2]! << 8) | data[p + 3]!) >>> 0;
+    p += 4;
+    if (len === 0 || p + len > data.length) break;
+    units.push(data.subarray(p, p + len));
+    p += len;
+  }
+  return units;
+}
+
+/**
+ * The avcC to announce for a keyframe: built from the SPS and PPS the
+ * keyframe carries in band when it has them (Firefox: its
+ * decoderConfig.description repeats each parameter set's NAL header byte,
+ * `67 67 42 ...`, which no decoder parses; the in-band ones are what the
+ * decoder will see anyway), else `description` as the encoder gave it.
+ */
+export function avcCForKeyframe(keyframe: Uint8Array, description: Uint8Array | undefined): Uint8Array | undefined {
+  const units = splitAvcc(keyframe);
+  const sps = units.find((u) => (u[0]! & 0x1f) === 7);
+  const pps = units.find((u) => (u[0]! & 0x1f) === 8);
+  if (sps && pps && sps.length >= 4) return buildAvcC(sps, pps);
+  return description;
+}

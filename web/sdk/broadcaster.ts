@@ -18,11 +18,17 @@
  */
 import { toBase64, type DestinationMessage, type DestinationRequest, type DestinationStats, type MediaFrame } from "../../protocol/wire.js";
 import { createAacEncoder, type AacEncoder } from "../audio/index.js";
+import { AudioCapture, createCaptureContext } from "../capture/audio-capture.js";
+import { pcmAudioData, type PcmBlock } from "../capture/audio-timeline.js";
+import { chooseVideoCapture, startVideoCapture, type VideoCapture } from "../capture/video-capture.js";
 import { BroadcastError, captureError } from "./errors.js";
-import { AUDIO_BITRATE, avcCodecFor, PRESETS, type PresetName, type VideoQuality } from "./presets.js";
+import { AUDIO_BITRATE, PRESETS, type PresetName, type VideoQuality } from "./presets.js";
+import { decideSupport, gatherCapabilities, videoEncoderConfig, type BrowserSupport } from "./probe.js";
 import { RecorderVideo, recorderMimeType } from "./recorder-video.js";
 import { Transport, type TransportState } from "./transport.js";
 import type { VideoWorkerIn, VideoWorkerOut } from "./video-messages.js";
+
+export type { AudioPath, BrowserSupport, VideoPath } from "./probe.js";
 
 /** What to broadcast. */
 export type BroadcastSource =
@@ -79,20 +85,39 @@ export interface BroadcastStats {
   queuedMs: number;
   /** The bridge's per-destination counters. */
   destinations: DestinationStats[];
-  /** "webcodecs" or "ffmpeg": where AAC comes from. */
+  /** "webcodecs", "ffmpeg" or "mediarecorder": where AAC comes from. */
   audioEncoder?: string;
   /** "webcodecs" or "mediarecorder": where H.264 comes from. */
   videoEncoder?: string;
+  /** How frames reach the encoder: "track-processor", "worker-track-processor", "video-element" or "mediarecorder". */
+  videoCapture?: string;
+  /** How sound is read: "audio-worklet" or "mediarecorder". */
+  audioCapture?: string;
 }
 
-/** Chromium's MediaStreamTrackProcessor (mediacapture-transform), typed here for what we use. */
-type TrackProcessorCtor = new (init: { track: MediaStreamTrack; maxBufferSize?: number }) => { readonly readable: ReadableStream };
+/** A preset name or explicit settings, as VideoQuality. */
+function resolveQuality(q: PresetName | VideoQuality): VideoQuality {
+  if (typeof q !== "string") return q;
+  const preset = PRESETS[q] as VideoQuality | undefined;
+  if (!preset) throw new TypeError(`unknown quality preset ${JSON.stringify(q)} (one of ${Object.keys(PRESETS).join(", ")})`);
+  return preset;
+}
 
-/** The frames (VideoFrame) or audio data (AudioData) of a track, as a stream. */
-function trackReadable<T extends VideoFrame | AudioData>(track: MediaStreamTrack, maxBufferSize?: number): ReadableStream<T> {
-  const Processor = (globalThis as unknown as { MediaStreamTrackProcessor?: TrackProcessorCtor }).MediaStreamTrackProcessor;
-  if (!Processor) throw new BroadcastError("UNSUPPORTED_BROWSER", "this browser cannot read camera and microphone frames (MediaStreamTrackProcessor is missing)");
-  return new Processor({ track, ...(maxBufferSize !== undefined && { maxBufferSize }) }).readable as ReadableStream<T>;
+/** The default AudioContext rate of this device (what Firefox needs for a microphone). */
+function defaultRate(): number {
+  const probe = new AudioContext();
+  const rate = probe.sampleRate;
+  void probe.close().catch(() => undefined);
+  return rate;
+}
+
+/** A capture AudioContext, or undefined where the browser has none. */
+function newContext(): AudioContext | undefined {
+  try {
+    return typeof AudioContext === "undefined" ? undefined : createCaptureContext();
+  } catch {
+    return undefined;
+  }
 }
 
 const VIDEO_TRACK = 0;
@@ -106,8 +131,12 @@ export class Broadcaster extends EventTarget {
   #ownTracks: MediaStreamTrack[] = [];
   #transport: Transport | undefined;
   #worker: Worker | undefined;
+  #workerHello: { trackProcessor: boolean } | undefined;
+  #videoCapture: VideoCapture | undefined;
   #audio: AacEncoder | undefined;
-  #audioReader: ReadableStreamDefaultReader<AudioData> | undefined;
+  #audioCapture: AudioCapture | undefined;
+  #audioContext: AudioContext | undefined;
+  #support: Extract<BrowserSupport, { canGoLive: true }> | undefined;
   #targetBitrate: number;
   #statsTimer: ReturnType<typeof setInterval> | undefined;
   #bytesThisSecond = 0;
@@ -116,18 +145,18 @@ export class Broadcaster extends EventTarget {
   #lastBridgeStats: DestinationStats[] = [];
   #destinationStates = new Map<string, DestinationMessage>();
   #stopped: Promise<void> | undefined;
-  #audioClockOffsetUs: number | undefined;
   #firstVideoUs: number | undefined;
-  #audioOffsetReads = 0;
   #audioWaiting: MediaFrame[] = [];
+  /** Video chunks held until the recorder's audio config is sent (both configs go before the first frame). */
+  #videoWaiting: Array<Extract<VideoWorkerOut, { type: "chunk" }>> | undefined;
   #recorderVideo: RecorderVideo | undefined;
+  #videoSent = false;
 
   constructor(options: BroadcasterOptions) {
     super();
     if (!options?.bridgeUrl) throw new TypeError("Broadcaster needs a bridgeUrl");
     this.#opts = options;
-    const q = options.quality ?? "720p30";
-    this.#quality = typeof q === "string" ? PRESETS[q] : q;
+    this.#quality = resolveQuality(options.quality ?? "720p30");
     this.#targetBitrate = this.#quality.bitrate;
   }
 
@@ -138,6 +167,18 @@ export class Broadcaster extends EventTarget {
   /** The stream being broadcast (for a preview <video>). */
   get stream(): MediaStream | undefined {
     return this.#stream;
+  }
+
+  /**
+   * What this browser will use to go live at `quality` (default 720p30) with
+   * or without sound: the video path (encoder and how frames reach it) and
+   * the audio path; or `canGoLive: false` with a stable `code` and a
+   * `reason` to show the person. Decided by feature probes, never by the
+   * user agent; start() runs the same probe and fails with that reason.
+   */
+  static async probe(options: { quality?: PresetName | VideoQuality; audio?: boolean } = {}): Promise<BrowserSupport> {
+    const quality = resolveQuality(options.quality ?? "720p30");
+    return decideSupport(await gatherCapabilities(quality), options.audio ?? true, quality);
   }
 
   /** What the browser can do here (for UIs that offer choices). */
@@ -159,43 +200,50 @@ export class Broadcaster extends EventTarget {
     this.#ownTracks = source.kind === "stream" ? [] : stream.getTracks();
     this.#stream = stream;
     if (this.#worker) this.#attachVideo(stream);
-    if (this.#audio) this.#attachAudio(stream);
+    if (this.#audioCapture) await this.#attachAudio(stream);
     for (const t of previous) if (!stream.getTracks().includes(t)) t.stop();
     return stream;
   }
 
-  /** Connects to the bridge and starts encoding. Resolves once the bridge accepted. */
+  /**
+   * Checks that this browser can capture and encode, then connects to the
+   * bridge and starts sending. Everything that can fail in the browser (the
+   * probe, the encoders, loading the AAC encoder, starting audio capture) is
+   * done before the bridge hears of the broadcast, so a browser that cannot
+   * go live never makes an ingest see a publish. Resolves once the bridge
+   * accepted; the state becomes "live" once a destination is live and video
+   * is flowing. Call it from a click's handler: audio capture needs one in
+   * Safari and Firefox.
+   */
   async start(options: StartOptions): Promise<void> {
     if (this.#state !== "idle" && this.#state !== "ended" && this.#state !== "failed") {
       throw new TypeError(`start() while ${this.#state}`);
     }
     this.#setState("starting");
+    this.#stopped = undefined;
+    this.#videoSent = false;
+    this.#firstVideoUs = undefined;
+    this.#destinationStates.clear();
+    // Before the first await, while the click's user activation holds: an
+    // AudioContext made later starts suspended in Safari and Firefox.
+    if (!this.#stream || this.#stream.getAudioTracks().length > 0) this.#audioContext = newContext();
     try {
       const stream = this.#stream ?? (await this.setSource({ kind: "camera" }));
       const videoTrack = stream.getVideoTracks()[0];
       const audioTrack = stream.getAudioTracks()[0];
       if (!videoTrack) throw new BroadcastError("NO_VIDEO", "the source has no video track");
-      // Without WebCodecs' VideoEncoder, MediaRecorder encodes and we demux.
-      const useRecorder = typeof VideoEncoder === "undefined";
-      if (useRecorder && !recorderMimeType()) {
-        throw new BroadcastError("H264_UNSUPPORTED", "this browser cannot encode H.264 (try a recent Chrome, Edge or Safari)");
-      }
-      const { width, height, framerate } = this.#quality;
-      const config: VideoEncoderConfig = {
-        codec: avcCodecFor(width, height, framerate),
-        width,
-        height,
-        bitrate: this.#targetBitrate,
-        framerate,
-        latencyMode: "realtime",
-        bitrateMode: "constant",
-        avc: { format: "avc" },
-      };
-      if (!useRecorder) {
-        const support = await VideoEncoder.isConfigSupported(config);
-        if (!support.supported) throw new BroadcastError("H264_UNSUPPORTED", `this browser cannot encode H.264 at ${width}x${height}@${framerate}`);
-      }
+      const support = decideSupport(await gatherCapabilities(this.#quality), audioTrack !== undefined, this.#quality);
+      if (!support.canGoLive) throw new BroadcastError(support.code, support.reason);
+      this.#support = support;
+      this.#checkNotStopped();
 
+      // 1. The browser side, before the bridge.
+      if (support.video.encoder === "webcodecs") await this.#startVideoEncoder(videoEncoderConfig(this.#quality, this.#targetBitrate));
+      if (audioTrack && support.audio?.capture === "audio-worklet") await this.#startAudio(audioTrack);
+      else void this.#audioContext?.close().catch(() => undefined);
+      this.#checkNotStopped();
+
+      // 2. The bridge.
       const transport = new Transport({
         url: this.#opts.bridgeUrl,
         start: { destinations: options.destinations, ...(options.record !== undefined && { record: options.record }), ...(this.#opts.token && { token: this.#opts.token }), client: "golive-web" },
@@ -204,7 +252,7 @@ export class Broadcaster extends EventTarget {
             case "destination":
               this.#destinationStates.set(msg.id, msg);
               this.#emit("destination", msg);
-              if (msg.state === "live" && this.#state === "starting") this.#setState("live");
+              this.#maybeLive();
               return;
             case "stats":
               this.#lastBridgeStats = msg.destinations;
@@ -226,38 +274,38 @@ export class Broadcaster extends EventTarget {
       });
       this.#transport = transport;
       await transport.connect();
+      this.#checkNotStopped();
 
-      if (audioTrack) {
-        const settings = audioTrack.getSettings();
-        const sampleRate = settings.sampleRate ?? 48000;
-        const channels = (settings.channelCount ?? 2) >= 2 ? 2 : 1;
-        this.#audio = await createAacEncoder(
-          { sampleRate, channels, bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, ...(this.#opts.ffmpeg && { ffmpeg: this.#opts.ffmpeg }) },
-          (chunk) => this.#audioOut({ track: AUDIO_TRACK, keyframe: false, timestampUs: chunk.timestampUs + (this.#audioClockOffsetUs ?? 0), compositionUs: 0, payload: chunk.data }),
-          (err) => this.#fail(new BroadcastError("AUDIO_ENCODER_FAILED", `the audio encoder stopped: ${err.message}`)),
-        );
-        // Audio first: loading ffmpeg.wasm takes a moment, and video must not
-        // start (and set the session's time zero) while no audio is read.
-        transport.sendConfig({ type: "config", track: AUDIO_TRACK, kind: "audio", codec: this.#audio.codec, description: toBase64(this.#audio.description), bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, sampleRate: this.#audio.sampleRate, channels: this.#audio.channels });
-        this.#attachAudio(stream);
+      // 3. Media.
+      const audio = this.#audio;
+      if (audio) {
+        transport.sendConfig({ type: "config", track: AUDIO_TRACK, kind: "audio", codec: audio.codec, description: toBase64(audio.description), bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, sampleRate: audio.sampleRate, channels: audio.channels });
       }
-      if (useRecorder) {
+      if (support.video.encoder === "mediarecorder") {
+        const withAudio = audioTrack !== undefined && support.audio?.capture === "mediarecorder";
+        if (withAudio) this.#videoWaiting = [];
         const recorder = new RecorderVideo();
         this.#recorderVideo = recorder;
-        recorder.start(videoTrack, this.#targetBitrate, {
-          onConfig: (c) => this.#fromWorker({ type: "config", description: c.description.slice().buffer, codec: c.codec, width: c.width, height: c.height }),
-          onChunk: (c) => this.#fromWorker({ type: "chunk", data: c.data.slice().buffer, timestampUs: c.timestampUs, key: c.key, durationUs: 0 }),
-          onError: (e) => this.#fail(e),
-        });
+        recorder.start(
+          videoTrack,
+          this.#targetBitrate,
+          {
+            onConfig: (c) => this.#fromWorker({ type: "config", description: c.description.slice().buffer, codec: c.codec, width: c.width, height: c.height }),
+            onChunk: (c) => this.#fromWorker({ type: "chunk", data: c.data.slice().buffer, timestampUs: c.timestampUs, key: c.key, durationUs: 0 }),
+            onAudioConfig: (c) => {
+              transport.sendConfig({ type: "config", track: AUDIO_TRACK, kind: "audio", codec: "mp4a.40.2", description: toBase64(c.description), bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, sampleRate: c.sampleRate, channels: c.channels });
+              const waiting = this.#videoWaiting ?? [];
+              this.#videoWaiting = undefined;
+              for (const chunk of waiting) this.#fromWorker(chunk);
+            },
+            onAudioChunk: (c) => this.#audioOut({ track: AUDIO_TRACK, keyframe: false, timestampUs: c.timestampUs, compositionUs: 0, payload: c.data.slice() }),
+            onError: (e) => this.#fail(e),
+          },
+          withAudio ? { track: audioTrack, bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE } : undefined,
+        );
       } else {
-        const worker = new Worker(new URL("./video-worker.ts", import.meta.url), { type: "module" });
-        this.#worker = worker;
-        worker.onmessage = (event: MessageEvent<VideoWorkerOut>) => this.#fromWorker(event.data);
-        worker.onerror = (event) => this.#fail(new BroadcastError("ENCODER_FAILED", `the video encoder stopped: ${event.message}`));
-        this.#post({ type: "configure", config });
         this.#attachVideo(stream);
       }
-
       this.#statsTimer = setInterval(() => this.#tickStats(), 1000);
     } catch (err) {
       const e = err instanceof BroadcastError ? err : new BroadcastError("START_FAILED", err instanceof Error ? err.message : String(err), { cause: err });
@@ -287,16 +335,17 @@ export class Broadcaster extends EventTarget {
   /** A snapshot of the counters. */
   stats(): BroadcastStats {
     const destinations = this.#lastBridgeStats;
+    const support = this.#support;
     return {
       state: this.#state,
       bitrate: 0,
       fps: 0,
-      framesDropped: this.#encoderDropped + (this.#transport?.framesDropped ?? 0),
+      framesDropped: this.#encoderDropped + (this.#videoCapture?.dropped ?? 0) + (this.#transport?.framesDropped ?? 0),
       targetBitrate: this.#targetBitrate,
       queuedMs: destinations.reduce((m, d) => Math.max(m, d.queuedMs), 0),
       destinations,
-      ...(this.#audio && { audioEncoder: this.#audio.kind }),
-      ...((this.#worker || this.#recorderVideo) && { videoEncoder: this.#recorderVideo ? "mediarecorder" : "webcodecs" }),
+      ...(support?.audio && { audioEncoder: this.#audio?.kind ?? support.audio.encoder, audioCapture: support.audio.capture }),
+      ...(support && { videoEncoder: support.video.encoder, videoCapture: this.#videoCapture?.method ?? support.video.capture }),
     };
   }
 
@@ -352,49 +401,105 @@ export class Broadcaster extends EventTarget {
     }
   }
 
-  #attachVideo(stream: MediaStream): void {
-    const track = stream.getVideoTracks()[0];
-    if (!track || !this.#worker) return;
-    const readable = trackReadable<VideoFrame>(track, 2);
-    this.#worker.postMessage({ type: "source", readable } satisfies VideoWorkerIn, [readable]);
+  /** Starts the encoder worker and waits until it took `config` (fails start() otherwise). */
+  async #startVideoEncoder(config: VideoEncoderConfig): Promise<void> {
+    const worker = new Worker(new URL("./video-worker.ts", import.meta.url), { type: "module" });
+    this.#worker = worker;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new BroadcastError("ENCODER_FAILED", "the video encoder did not start within 10 s")), 10_000);
+      worker.onerror = (event) => {
+        clearTimeout(timer);
+        reject(new BroadcastError("ENCODER_FAILED", `the video encoder could not start: ${event.message || "its worker failed to load"}`));
+      };
+      worker.onmessage = (event: MessageEvent<VideoWorkerOut>) => {
+        const msg = event.data;
+        if (msg.type === "hello") {
+          this.#workerHello = { trackProcessor: msg.trackProcessor };
+          worker.postMessage({ type: "configure", config } satisfies VideoWorkerIn);
+        } else if (msg.type === "configured") {
+          clearTimeout(timer);
+          resolve();
+        } else if (msg.type === "error") {
+          clearTimeout(timer);
+          reject(new BroadcastError("ENCODER_FAILED", `the video encoder refused its configuration: ${msg.message}`));
+        }
+      };
+    });
+    worker.onmessage = (event: MessageEvent<VideoWorkerOut>) => this.#fromWorker(event.data);
+    worker.onerror = (event) => this.#fail(new BroadcastError("ENCODER_FAILED", `the video encoder stopped: ${event.message}`));
   }
 
-  #attachAudio(stream: MediaStream): void {
-    const track = stream.getAudioTracks()[0];
-    const old = this.#audioReader;
-    this.#audioReader = undefined;
-    void old?.cancel().catch(() => undefined);
-    if (!track || !this.#audio) return;
-    const reader = trackReadable<AudioData>(track).getReader();
-    this.#audioReader = reader;
-    const encoder = this.#audio;
-    void (async () => {
-      for (;;) {
-        let result: ReadableStreamReadResult<AudioData>;
-        try {
-          result = await reader.read();
-        } catch {
-          return;
-        }
-        if (result.done || reader !== this.#audioReader) {
-          result.value?.close();
-          return;
-        }
-        // Rebase onto the shared clock (see video-worker.ts), once: the
-        // encoder keeps time by counting samples from the first one.
-        if (this.#audioOffsetReads < 10) {
-          // As for video: the smallest arrival delay of the first reads.
-          this.#audioOffsetReads++;
-          const offset = Math.round((performance.timeOrigin + performance.now()) * 1000) - result.value.timestamp;
-          this.#audioClockOffsetUs = Math.min(this.#audioClockOffsetUs ?? offset, offset);
-        }
-        try {
-          encoder.encode(result.value);
-        } finally {
-          result.value.close();
-        }
+  /** Opens audio capture on `track` and the AAC encoder for its rate (fails start() otherwise). */
+  async #startAudio(track: MediaStreamTrack): Promise<void> {
+    const channels = (track.getSettings().channelCount ?? 2) >= 2 ? 2 : 1;
+    // Blocks captured while the encoder loads wait here (bounded: the anchor holds the first ones anyway).
+    let early: PcmBlock[] | undefined = [];
+    const onBlock = (block: PcmBlock): void => {
+      if (early) {
+        if (early.length < 500) early.push(block);
+        return;
       }
-    })();
+      this.#encodeAudio(block);
+    };
+    const context = this.#audioContext ?? createCaptureContext();
+    this.#audioContext = context;
+    try {
+      this.#audioCapture = await AudioCapture.open(track, { context, channels }, onBlock);
+    } catch (err) {
+      // Some engines read a microphone only in a context at the device's rate: try that one.
+      if (!(err instanceof BroadcastError) || err.code !== "AUDIO_CAPTURE_FAILED" || context.sampleRate === defaultRate()) throw err;
+      await context.close().catch(() => undefined);
+      const fallback = new AudioContext();
+      this.#audioContext = fallback;
+      this.#audioCapture = await AudioCapture.open(track, { context: fallback, channels }, onBlock);
+    }
+    const sampleRate = this.#audioCapture.sampleRate;
+    this.#audio = await createAacEncoder(
+      { sampleRate, channels, bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, ...(this.#opts.ffmpeg && { ffmpeg: this.#opts.ffmpeg }) },
+      (chunk) => this.#audioOut({ track: AUDIO_TRACK, keyframe: false, timestampUs: chunk.timestampUs, compositionUs: 0, payload: chunk.data }),
+      (err) => this.#fail(new BroadcastError("AUDIO_ENCODER_FAILED", `the audio encoder stopped: ${err.message}`)),
+    );
+    const waiting = early;
+    early = undefined;
+    for (const block of waiting) this.#encodeAudio(block);
+  }
+
+  #encodeAudio(block: PcmBlock): void {
+    const encoder = this.#audio;
+    if (!encoder) return;
+    const data = pcmAudioData(block);
+    try {
+      if (block.discontinuity && encoder.kind === "ffmpeg") {
+        // A hole too long to fill: the encoder starts a new timeline at this block.
+        void encoder.flush().catch(() => undefined);
+      }
+      encoder.encode(data);
+    } finally {
+      data.close();
+    }
+  }
+
+  #attachVideo(stream: MediaStream): void {
+    const track = stream.getVideoTracks()[0];
+    const worker = this.#worker;
+    this.#videoCapture?.stop();
+    this.#videoCapture = undefined;
+    if (!track || !worker) return;
+    const method = chooseVideoCapture(this.#workerHello?.trackProcessor ?? false);
+    if (!method) {
+      this.#fail(new BroadcastError("UNSUPPORTED_BROWSER", "this browser cannot hand camera frames to the video encoder"));
+      return;
+    }
+    this.#videoCapture = startVideoCapture(track, { postMessage: (m, t) => worker.postMessage(m, t) }, method);
+  }
+
+  async #attachAudio(stream: MediaStream): Promise<void> {
+    const track = stream.getAudioTracks()[0];
+    const old = this.#audioCapture;
+    if (!track || !old || !this.#audioContext) return;
+    await old.stop();
+    // Same context, same encoder: the new track's blocks continue the timeline.
+    this.#audioCapture = await AudioCapture.open(track, { context: this.#audioContext, channels: old.channels }, (block) => this.#encodeAudio(block));
   }
 
   #audioOut(frame: MediaFrame): void {
@@ -414,8 +519,16 @@ export class Broadcaster extends EventTarget {
         transport.sendConfig({ type: "config", track: VIDEO_TRACK, kind: "video", codec: msg.codec, description: toBase64(new Uint8Array(msg.description)), bitrate: this.#targetBitrate, framerate: this.#quality.framerate });
         return;
       case "chunk":
+        if (this.#videoWaiting) {
+          if (this.#videoWaiting.length < 300) this.#videoWaiting.push(msg);
+          return;
+        }
         if (transport.sendFrame({ track: VIDEO_TRACK, keyframe: msg.key, timestampUs: msg.timestampUs, compositionUs: 0, payload: new Uint8Array(msg.data) }, "video")) {
           this.#bytesThisSecond += msg.data.byteLength + 16;
+          if (!this.#videoSent) {
+            this.#videoSent = true;
+            this.#maybeLive();
+          }
         }
         this.#framesThisSecond++;
         if (this.#firstVideoUs === undefined) {
@@ -427,15 +540,35 @@ export class Broadcaster extends EventTarget {
           for (const frame of waiting) this.#audioOut(frame);
         }
         return;
+      case "consumed":
+        this.#videoCapture?.frameConsumed();
+        return;
       case "stats":
         this.#encoderDropped = msg.dropped;
         return;
       case "error":
         this.#fail(new BroadcastError("ENCODER_FAILED", `the video encoder stopped: ${msg.message}`));
         return;
+      case "hello":
+      case "configured":
       case "stopped":
         return;
     }
+  }
+
+  /** "live" once a destination is live and video is flowing to the bridge. */
+  #maybeLive(): void {
+    if (this.#state !== "starting" || !this.#videoSent) return;
+    for (const d of this.#destinationStates.values()) {
+      if (d.state === "live") {
+        this.#setState("live");
+        return;
+      }
+    }
+  }
+
+  #checkNotStopped(): void {
+    if (this.#state !== "starting" || this.#stopped) throw new BroadcastError("START_CANCELLED", "the broadcast was stopped before it started");
   }
 
   #post(message: VideoWorkerIn): void {
@@ -458,9 +591,9 @@ export class Broadcaster extends EventTarget {
   async #teardown(clean: boolean): Promise<void> {
     if (this.#statsTimer) clearInterval(this.#statsTimer);
     this.#recorderVideo?.stop();
-    const reader = this.#audioReader;
-    this.#audioReader = undefined;
-    await reader?.cancel().catch(() => undefined);
+    this.#videoCapture?.stop();
+    // The worklet's last partial block is encoded before the encoder flushes.
+    await this.#audioCapture?.stop();
     const worker = this.#worker;
     if (worker) {
       await new Promise<void>((resolve) => {
@@ -479,8 +612,15 @@ export class Broadcaster extends EventTarget {
     this.#audio?.close();
     if (clean) await this.#transport?.stop();
     for (const t of this.#ownTracks) t.stop();
+    await this.#audioContext?.close().catch(() => undefined);
     this.#worker = undefined;
+    this.#workerHello = undefined;
+    this.#videoCapture = undefined;
     this.#audio = undefined;
+    this.#audioCapture = undefined;
+    this.#audioContext = undefined;
+    this.#videoWaiting = undefined;
+    this.#audioWaiting = [];
   }
 
   #fail(err: BroadcastError): void {

@@ -1,14 +1,17 @@
 /**
  * The video encoder, in a dedicated Worker so that a hidden tab's main-thread
- * throttling never stalls it: frames come from a MediaStreamTrackProcessor's
- * readable (transferred here), go through WebCodecs' VideoEncoder (H.264,
- * avc format, realtime, CBR), and leave as chunks with their avcC.
+ * throttling never stalls it: frames come from the capture layer
+ * (web/capture/video-capture.ts: a MediaStreamTrackProcessor readable
+ * transferred here, a track read here, or frames pushed one by one), go
+ * through WebCodecs' VideoEncoder (H.264, avc format, realtime, CBR), and
+ * leave as chunks with their avcC.
  *
  * Chromium does not insert keyframes on its own: one is forced every 2 s of
  * media time, and on request (a new destination, a resume, a bitrate change).
  * When the encoder falls behind, frames are dropped here rather than queued.
  */
 /// <reference lib="webworker" />
+import { avcCForKeyframe } from "./annexb.js";
 import { KEYFRAME_INTERVAL_US } from "./presets.js";
 import type { VideoWorkerIn, VideoWorkerOut } from "./video-messages.js";
 
@@ -63,17 +66,20 @@ function createEncoder(c: VideoEncoderConfig): void {
   encoder?.close();
   encoder = new VideoEncoder({
     output: (chunk, metadata) => {
-      const description = metadata?.decoderConfig?.description;
-      if (description) {
-        const bytes = new Uint8Array(description instanceof ArrayBuffer ? description : (description as ArrayBufferView).buffer.slice(0));
-        const key = Array.from(bytes).join(",");
-        if (key !== lastDescription) {
-          lastDescription = key;
-          post({ type: "config", description: bytes.buffer as ArrayBuffer, codec: c.codec, width: c.width, height: c.height });
-        }
-      }
       const data = new ArrayBuffer(chunk.byteLength);
       chunk.copyTo(data);
+      const given = metadata?.decoderConfig?.description;
+      const view = given && (ArrayBuffer.isView(given) ? new Uint8Array(given.buffer, given.byteOffset, given.byteLength) : new Uint8Array(given));
+      // A new configuration takes effect at a keyframe: announce it with one.
+      const description = chunk.type === "key" ? avcCForKeyframe(new Uint8Array(data), view?.slice()) : undefined;
+      if (description) {
+        const key = Array.from(description).join(",");
+        if (key !== lastDescription) {
+          lastDescription = key;
+          const bytes = description.slice();
+          post({ type: "config", description: bytes.buffer, codec: c.codec, width: c.width, height: c.height }, [bytes.buffer]);
+        }
+      }
       encoded++;
       sendChunk({ type: "chunk", data, timestampUs: chunk.timestamp, key: chunk.type === "key", durationUs: chunk.duration ?? 0 });
     },
@@ -81,6 +87,14 @@ function createEncoder(c: VideoEncoderConfig): void {
   });
   encoder.configure(c);
 }
+
+/** Track processor constructor of this realm (Chromium; Safari in workers). */
+type TrackProcessorCtor = new (init: { track: MediaStreamTrack; maxBufferSize?: number }) => { readonly readable: ReadableStream<VideoFrame> };
+const TrackProcessor = (globalThis as unknown as { MediaStreamTrackProcessor?: TrackProcessorCtor }).MediaStreamTrackProcessor;
+/** The track this worker reads itself (source-track), stopped when replaced. */
+let ownTrack: MediaStreamTrack | undefined;
+/** Frames are pushed one by one, already on the capture clock. */
+let pushed = false;
 
 async function pump(r: ReadableStreamDefaultReader<VideoFrame>): Promise<void> {
   for (;;) {
@@ -91,53 +105,71 @@ async function pump(r: ReadableStreamDefaultReader<VideoFrame>): Promise<void> {
       return; // the source was replaced or stopped
     }
     if (result.done) return;
-    const frame = result.value;
-    if (clockOffsetUs === undefined) {
-      offsetMin = Math.min(offsetMin, wallUs() - frame.timestamp);
-      if (++offsetSamples >= OFFSET_FRAMES) {
-        clockOffsetUs = offsetMin;
-        const waiting = held;
-        held = [];
-        for (const c of waiting) sendChunk(c);
-      }
-    }
-    if (r !== reader || !encoder || !config || encoder.state !== "configured") {
-      frame.close();
-      if (r !== reader) return;
-      continue;
-    }
-    if (encoder.encodeQueueSize > 2) {
-      dropped++; // the encoder cannot keep up: stay real time
-      frame.close();
-      continue;
-    }
-    let input = frame;
-    if (frame.displayWidth !== config.width || frame.displayHeight !== config.height) {
-      // A source of another size (screen, a switched camera): scale to the encoded size.
-      canvas ??= new OffscreenCanvas(config.width, config.height);
-      if (canvas.width !== config.width || canvas.height !== config.height) {
-        canvas.width = config.width;
-        canvas.height = config.height;
-      }
-      const ctx = canvas.getContext("2d");
-      if (ctx) {
-        ctx.drawImage(frame, 0, 0, config.width, config.height);
-        input = new VideoFrame(canvas, { timestamp: frame.timestamp, ...(frame.duration !== null && { duration: frame.duration }) });
-        frame.close();
-      }
-    }
-    const key = forceKey || input.timestamp - lastKeyUs >= KEYFRAME_INTERVAL_US;
-    if (key) {
-      lastKeyUs = input.timestamp;
-      forceKey = false;
-    }
-    try {
-      encoder.encode(input, { keyFrame: key });
-    } catch (err) {
-      fail(err);
-    }
-    input.close();
+    if (!encodeFrame(result.value, r)) return;
   }
+}
+
+/** Replaces the current source (a new one may have another clock: measure again). */
+function newSource(): void {
+  const old = reader;
+  reader = undefined;
+  void old?.cancel().catch(() => undefined);
+  ownTrack?.stop();
+  ownTrack = undefined;
+  pushed = false;
+  clockOffsetUs = undefined;
+  offsetSamples = 0;
+  offsetMin = Number.POSITIVE_INFINITY;
+  forceKey = true;
+}
+
+/** Encodes (or drops) one frame of source `r` (undefined: pushed); false once that source is gone. */
+function encodeFrame(frame: VideoFrame, r: ReadableStreamDefaultReader<VideoFrame> | undefined): boolean {
+  if (clockOffsetUs === undefined) {
+    offsetMin = Math.min(offsetMin, wallUs() - frame.timestamp);
+    if (++offsetSamples >= OFFSET_FRAMES) {
+      clockOffsetUs = offsetMin;
+      const waiting = held;
+      held = [];
+      for (const c of waiting) sendChunk(c);
+    }
+  }
+  if (r !== reader || !encoder || !config || encoder.state !== "configured") {
+    frame.close();
+    return r === reader;
+  }
+  if (encoder.encodeQueueSize > 2) {
+    dropped++; // the encoder cannot keep up: stay real time
+    frame.close();
+    return true;
+  }
+  let input = frame;
+  if (frame.displayWidth !== config.width || frame.displayHeight !== config.height) {
+    // A source of another size (screen, a switched camera): scale to the encoded size.
+    canvas ??= new OffscreenCanvas(config.width, config.height);
+    if (canvas.width !== config.width || canvas.height !== config.height) {
+      canvas.width = config.width;
+      canvas.height = config.height;
+    }
+    const ctx = canvas.getContext("2d");
+    if (ctx) {
+      ctx.drawImage(frame, 0, 0, config.width, config.height);
+      input = new VideoFrame(canvas, { timestamp: frame.timestamp, ...(frame.duration !== null && { duration: frame.duration }) });
+      frame.close();
+    }
+  }
+  const key = forceKey || input.timestamp - lastKeyUs >= KEYFRAME_INTERVAL_US;
+  if (key) {
+    lastKeyUs = input.timestamp;
+    forceKey = false;
+  }
+  try {
+    encoder.encode(input, { keyFrame: key });
+  } catch (err) {
+    fail(err);
+  }
+  input.close();
+  return true;
 }
 
 self.onmessage = (event: MessageEvent<VideoWorkerIn>) => {
@@ -148,19 +180,32 @@ self.onmessage = (event: MessageEvent<VideoWorkerIn>) => {
         config = msg.config;
         createEncoder(config);
         forceKey = true;
+        post({ type: "configured" });
         return;
       case "source": {
-        const old = reader;
+        newSource();
         reader = msg.readable.getReader();
-        void old?.cancel().catch(() => undefined);
-        // A new source may have another clock: measure again.
-        clockOffsetUs = undefined;
-        offsetSamples = 0;
-        offsetMin = Number.POSITIVE_INFINITY;
-        forceKey = true;
         void pump(reader);
         return;
       }
+      case "source-track": {
+        newSource();
+        if (!TrackProcessor) throw new Error("this worker has no MediaStreamTrackProcessor");
+        ownTrack = msg.track;
+        reader = new TrackProcessor({ track: msg.track, maxBufferSize: 2 }).readable.getReader();
+        void pump(reader);
+        return;
+      }
+      case "source-frames":
+        newSource();
+        pushed = true;
+        clockOffsetUs = 0; // pushed frames are stamped on the capture clock already
+        return;
+      case "frame":
+        if (pushed) encodeFrame(msg.frame, undefined);
+        else msg.frame.close();
+        post({ type: "consumed" });
+        return;
       case "bitrate":
         if (config && encoder) {
           config = { ...config, bitrate: msg.bitrate };
@@ -175,9 +220,7 @@ self.onmessage = (event: MessageEvent<VideoWorkerIn>) => {
         post({ type: "stats", encoded, dropped, queue: encoder?.encodeQueueSize ?? 0 });
         return;
       case "stop": {
-        const r = reader;
-        reader = undefined;
-        void r?.cancel().catch(() => undefined);
+        newSource();
         const e = encoder;
         encoder = undefined;
         (e && e.state === "configured" ? e.flush() : Promise.resolve()).then(
@@ -194,3 +237,6 @@ self.onmessage = (event: MessageEvent<VideoWorkerIn>) => {
     fail(err);
   }
 };
+
+// Tell the page what this realm can read frames with (Safari: a track processor here only).
+post({ type: "hello", trackProcessor: typeof TrackProcessor === "function" });

@@ -13,10 +13,12 @@
  * Theme with CSS custom properties (--golive-accent, --golive-bg, ...) and
  * ::part(root|stage|preview|live-badge|go-button|panel). Events: the SDK's
  * ("statechange", "stats", "destination", "error"), re-dispatched from the
- * element. Settings persist in localStorage; stream keys only when the person
+ * element, and "unsupported" (detail: Broadcaster.probe()'s answer) when this
+ * browser cannot go live: the element then says why instead of offering a
+ * Go live button that would fail. Settings persist in localStorage; stream keys only when the person
  * ticks "Remember stream keys on this device".
  */
-import { Broadcaster, BroadcastError, PRESETS, type BroadcastSource, type BroadcastState, type BroadcastStats, type PresetName, type VideoQuality } from "../sdk/index.js";
+import { Broadcaster, BroadcastError, PRESETS, type BroadcastSource, type BroadcastState, type BroadcastStats, type BrowserSupport, type PresetName, type VideoQuality } from "../sdk/index.js";
 import type { DestinationMessage, DestinationRequest } from "../../protocol/wire.js";
 import { STYLES } from "./styles.js";
 
@@ -89,6 +91,7 @@ export class GoLiveElement extends HTMLElement {
   #meterCtx: AudioContext | undefined;
   #meterFrame = 0;
   #rowSeq = 0;
+  #support: BrowserSupport | undefined;
   // Elements.
   readonly #video: HTMLVideoElement;
   readonly #badge: HTMLSpanElement;
@@ -206,7 +209,35 @@ export class GoLiveElement extends HTMLElement {
       // Served by a bridge with no token: recording locally works at once.
       this.#record.checked = true;
     }
-    void this.#preview();
+    void this.#checkSupport().then((ok) => {
+      if (ok) void this.#preview();
+    });
+  }
+
+  /** What Broadcaster.probe() said for this browser (undefined until it answered). */
+  get support(): BrowserSupport | undefined {
+    return this.#support;
+  }
+
+  /**
+   * Probes the browser before asking for the camera: where it cannot go live,
+   * the reason is shown in plain words and Go live stays disabled.
+   */
+  async #checkSupport(): Promise<boolean> {
+    let support: BrowserSupport;
+    try {
+      support = await Broadcaster.probe({ quality: this.#qualitySpec() });
+    } catch (err) {
+      support = { canGoLive: false, code: "UNSUPPORTED_BROWSER", reason: `this browser could not be checked: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    this.#support = support;
+    this.dataset.support = support.canGoLive ? "ok" : support.code;
+    if (support.canGoLive) return true;
+    this.#go.disabled = true;
+    this.#go.title = "This browser cannot go live";
+    this.#showError(new BroadcastError(support.code, `this browser cannot go live: ${support.reason}.`));
+    this.dispatchEvent(new CustomEvent("unsupported", { detail: support }));
+    return false;
   }
 
   disconnectedCallback(): void {
@@ -369,6 +400,7 @@ export class GoLiveElement extends HTMLElement {
   // --- going live ------------------------------------------------------------
 
   async #toggle(): Promise<void> {
+    if (this.#support && !this.#support.canGoLive) return;
     const live = this.#broadcaster && ["starting", "live", "reconnecting"].includes(this.#broadcaster.state);
     if (live) {
       this.#go.disabled = true;

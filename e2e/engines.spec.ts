@@ -1,0 +1,106 @@
+// Going live from every engine golive supports, each as Debian ships it:
+// Chromium (Playwright), Firefox ESR (puppeteer-core over WebDriver BiDi) and
+// WebKitGTK, Safari's engine (WebKitWebDriver + MiniBrowser under Xvfb).
+// For each: the SDK's documented API with a canvas + WebAudio source drawn
+// from one clock (so the A/V offset that arrives is golive's alone), and the
+// <go-live> widget on the demo page with the engine's own fake camera and
+// microphone, both live to nginx-rtmp; every check is made on what nginx
+// recorded.
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { analyzeRecording } from "../server/testing/analyze.js";
+import { syntheticMediaScript } from "../server/testing/browser.js";
+import { describeStream, streamProblems } from "../server/testing/checks.js";
+import { ENGINES, openEngine, waitFor, type EngineName, type EnginePage } from "./engines.js";
+import { expect, test } from "./fixtures.js";
+
+/** What each engine is expected to use here (Broadcaster.probe() and the stats agree). */
+const EXPECTED_PATHS: Record<EngineName, { videoCapture: string; audioEncoder: string }> = {
+  // MediaStreamTrackProcessor; no AAC in Linux Chromium's WebCodecs.
+  chromium: { videoCapture: "track-processor", audioEncoder: "ffmpeg" },
+  // No MediaStreamTrackProcessor anywhere; no AAC in WebCodecs.
+  firefox: { videoCapture: "video-element", audioEncoder: "ffmpeg" },
+  // No MediaStreamTrackProcessor (on the page or in workers); AAC in WebCodecs.
+  webkit: { videoCapture: "video-element", audioEncoder: "webcodecs" },
+};
+
+async function recordingOf(dir: string, key: string): Promise<string> {
+  const files = (await readdir(dir)).filter((f) => f.startsWith(`${key}-`) && f.endsWith(".flv"));
+  expect(files, `recordings of ${key}`).toHaveLength(1);
+  return join(dir, files[0]!);
+}
+
+async function withEngine(engine: EngineName, body: (page: EnginePage) => Promise<void>): Promise<void> {
+  const page = await openEngine(engine);
+  try {
+    test.info().annotations.push({ type: "browser", description: await page.version() });
+    await body(page);
+  } finally {
+    await page.close();
+  }
+}
+
+for (const engine of ENGINES) {
+  test.describe(engine, () => {
+    test(`${engine}: the SDK goes live for 10 s: H.264 + AAC 1280x720, >= 27 fps, keyframes <= 2.1 s, continuous audio, A/V within 60 ms`, async ({ bridge, nginx }) => {
+      test.setTimeout(90_000);
+      const key = `sdk-${engine}`;
+      let events: Array<{ type: string; detail: unknown }> = [];
+      await withEngine(engine, async (page) => {
+        await page.goto(bridge.url);
+        await waitFor(page, `"harness" in window`);
+        await page.evaluate(syntheticMediaScript());
+        const probe = await page.evaluate<{ canGoLive: boolean; video?: { encoder: string; capture: string }; audio?: { encoder: string; capture: string } }>("harness.probe()");
+        expect(probe, JSON.stringify(probe)).toMatchObject({ canGoLive: true, video: { encoder: "webcodecs", capture: EXPECTED_PATHS[engine].videoCapture }, audio: { encoder: EXPECTED_PATHS[engine].audioEncoder, capture: "audio-worklet" } });
+        const started = await page.evaluate<string>(`harness.start({ destinations: [{ id: "nginx", url: ${JSON.stringify(nginx.rtmpUrl())}, key: ${JSON.stringify(key)} }] })`);
+        expect(["starting", "live"]).toContain(started);
+        await waitFor(page, `harness.state() === "live"`).catch(async (err: Error) => {
+          throw new Error(`${err.message}; SDK events: ${JSON.stringify(await page.evaluate("harness.events.filter((e) => e.type !== 'stats')")).slice(0, 3000)}`);
+        });
+        await sleep(10_500);
+        const stats = await page.evaluate<{ videoEncoder?: string; videoCapture?: string; audioEncoder?: string; audioCapture?: string }>("harness.stats()");
+        expect(stats).toMatchObject({ videoEncoder: "webcodecs", videoCapture: EXPECTED_PATHS[engine].videoCapture, audioEncoder: EXPECTED_PATHS[engine].audioEncoder, audioCapture: "audio-worklet" });
+        expect(await page.evaluate<string>("harness.stop()")).toBe("ended");
+        events = await page.evaluate("harness.events.filter((e) => e.type !== 'stats')");
+      });
+      // State honesty: starting -> live -> ended, nothing failed on the way.
+      const states = events.filter((e) => e.type === "statechange").map((e) => e.detail);
+      expect(states, JSON.stringify(events).slice(0, 2000)).toEqual(["starting", "live", "ended"]);
+      const report = await analyzeRecording(await recordingOf(nginx.recordDir, key), { sync: true });
+      expect(streamProblems(report, { width: 1280, height: 720, minDurationS: 9, fps: { min: 27, max: 31 }, maxKeyframeIntervalS: 2.1, maxAvOffsetMs: 60, maxAvDriftMs: 1000 / 30 + 10 }), `${describeStream(report)}; offsets ${report.sync?.offsetsMs.join(" ")}`).toEqual([]);
+      expect(report.sync!.flashes.length).toBeGreaterThanOrEqual(8);
+    });
+
+    test(`${engine}: the widget goes live with the engine's fake camera and microphone, and ends`, async ({ demoBridge, nginx }) => {
+      test.setTimeout(90_000);
+      const key = `widget-${engine}`;
+      await withEngine(engine, async (page) => {
+        await page.goto(demoBridge.url);
+        await page.evaluate("localStorage.clear()");
+        await page.goto(demoBridge.url);
+        const root = `document.querySelector("go-live").shadowRoot`;
+        await waitFor(page, `document.querySelector("go-live")?.dataset.support === "ok" && ${root}.querySelector("video").srcObject !== null`);
+        await page.evaluate(`(() => {
+          const r = ${root};
+          const set = (el, v) => { el.value = v; el.dispatchEvent(new Event("input", { bubbles: true })); el.dispatchEvent(new Event("change", { bubbles: true })); };
+          set(r.querySelector('input[aria-label="Stream URL"]'), ${JSON.stringify(nginx.rtmpUrl())});
+          set(r.querySelector('input[aria-label="Stream key"]'), ${JSON.stringify(key)});
+          const rec = [...r.querySelectorAll('input[type="checkbox"]')][0];
+          if (rec.checked) rec.click();
+          return true;
+        })()`);
+        await page.clickInShadow("go-live", "button.go");
+        await waitFor(page, `!${root}.querySelector(".live").hidden && ${root}.querySelector(".status").textContent === "Live"`, 30_000);
+        await sleep(8000);
+        const shown = await page.evaluate<string>(`${root}.querySelector(".stats").textContent`);
+        expect(shown).toMatch(/Mbit\/s · \d+ fps · \d+ dropped/);
+        await page.clickInShadow("go-live", "button.go");
+        await waitFor(page, `${root}.querySelector("button.go").textContent === "Go live" && ${root}.querySelector(".status").textContent === "Ended"`, 30_000);
+        expect(await page.evaluate<string>(`${root}.querySelector(".error").textContent`)).toBe("");
+      });
+      const report = await analyzeRecording(await recordingOf(nginx.recordDir, key));
+      expect(streamProblems(report, { width: 1280, height: 720, minDurationS: 7, fps: { min: 27, max: 31 }, maxKeyframeIntervalS: 2.1 }), describeStream(report)).toEqual([]);
+    });
+  });
+}
