@@ -300,8 +300,8 @@ describe("WebCodecs path", () => {
     expect(FakeAudioEncoder.configs).toEqual([{ codec: "mp4a.40.2", sampleRate: 48000, numberOfChannels: 2, bitrate: 128_000, bitrateMode: "constant", aac: { format: "aac" } }]);
     expect(FakeAudioEncoder.instances[0]!.configured).toEqual(FakeAudioEncoder.configs[0]);
     expect(Array.from(enc.description)).toEqual([0x11, 0x90]); // computed until the encoder says
-    enc.encode(data(0, 480, 2, 1234) as AudioData);
-    enc.encode(data(480, 480, 2, 11234) as AudioData);
+    enc.encode(data(0, 480, 2, 1234));
+    enc.encode(data(480, 480, 2, 11234));
     await enc.flush();
     expect(Array.from(enc.description)).toEqual([0x11, 0x90, 0x56, 0xe5, 0x00]);
     expect(chunks.map((c) => [Array.from(c.data), c.timestampUs, c.durationUs])).toEqual([[[1, 1, 1, 1], 1234, 21333], [[2, 2, 2, 2], 11234, 21333]]);
@@ -327,9 +327,9 @@ describe("WebCodecs path", () => {
     const a = await createAacEncoder({ sampleRate: 48000, channels: 2, bitrate: 128_000 }, () => {}, (e) => errors.push(e));
     FakeAudioEncoder.instances[0]!.init.error(new DOMException("boom", "EncodingError"));
     expect(errors[0]).toMatchObject({ code: AacErrorCode.WebCodecs, message: "the platform AAC encoder failed: boom" });
-    a.encode(data(0, 480) as AudioData); // ignored after the failure
+    a.encode(data(0, 480)); // ignored after the failure
     const b = await createAacEncoder({ sampleRate: 48000, channels: 2, bitrate: 128_000 }, () => {}, (e) => errors.push(e));
-    b.encode(data(0, 480, 2, 0, 44100) as AudioData);
+    b.encode(data(0, 480, 2, 0, 44100));
     expect(errors[1]).toMatchObject({ code: AacErrorCode.UnsupportedInput });
     expect(errors).toHaveLength(2);
   });

@@ -90,8 +90,8 @@ export class WebCodecsAacEncoder {
       this.#fail(new AacEncoderError(AacErrorCode.UnsupportedInput, `AudioData at ${data.sampleRate} Hz given to an AAC encoder configured for ${this.sampleRate} Hz (no resampling: configure the encoder with the track's rate)`));
       return;
     }
-    if (data.numberOfChannels === this.channels && typeof AudioData !== "undefined" && data instanceof AudioData) {
-      this.#encoder.encode(data);
+    if (data.numberOfChannels === this.channels && (typeof AudioData === "undefined" || data instanceof AudioData)) {
+      this.#encoder.encode(data as AudioData);
       return;
     }
     // Channel count differs (a mono microphone, a stereo encoder), or not an

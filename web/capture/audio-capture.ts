@@ -113,6 +113,16 @@ export class AudioCapture {
     return capture;
   }
 
+  /** How much faster (ppm, positive) or slower the audio clock runs than the capture clock, as corrected now. */
+  get clockDriftPpm(): number {
+    return Math.round((this.#timeline.ratio - 1) * 1e6);
+  }
+
+  /** Frames the drift correction added (negative: removed) so far. */
+  get correctionFrames(): number {
+    return Math.round(this.#timeline.correctionFrames);
+  }
+
   /** Silence inserted where the context's timeline had holes, frames. */
   get silenceFrames(): number {
     return this.#timeline.silenceFrames;

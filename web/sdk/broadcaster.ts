@@ -93,6 +93,12 @@ export interface BroadcastStats {
   videoCapture?: string;
   /** How sound is read: "audio-worklet" or "mediarecorder". */
   audioCapture?: string;
+  /**
+   * Audio-worklet capture: how far the audio device's clock is from the
+   * capture clock, parts per million, as currently corrected (positive: the
+   * audio clock runs slow and samples are added), and the net frames added.
+   */
+  audioClock?: { driftPpm: number; correctionFrames: number };
 }
 
 /** A preset name or explicit settings, as VideoQuality. */
@@ -119,6 +125,9 @@ function newContext(): AudioContext | undefined {
     return undefined;
   }
 }
+
+/** Longest audio waits for video in the browser before it is sent anyway, µs. */
+const AUDIO_HOLD_US = 3_000_000;
 
 const VIDEO_TRACK = 0;
 const AUDIO_TRACK = 1;
@@ -147,6 +156,9 @@ export class Broadcaster extends EventTarget {
   #stopped: Promise<void> | undefined;
   #firstVideoUs: number | undefined;
   #audioWaiting: MediaFrame[] = [];
+  /** Audio waiting for video of the same time (see #releaseAudio). */
+  #audioHeld: MediaFrame[] = [];
+  #lastVideoUs = Number.NEGATIVE_INFINITY;
   /** Video chunks held until the recorder's audio config is sent (both configs go before the first frame). */
   #videoWaiting: Array<Extract<VideoWorkerOut, { type: "chunk" }>> | undefined;
   #recorderVideo: RecorderVideo | undefined;
@@ -346,6 +358,7 @@ export class Broadcaster extends EventTarget {
       destinations,
       ...(support?.audio && { audioEncoder: this.#audio?.kind ?? support.audio.encoder, audioCapture: support.audio.capture }),
       ...(support && { videoEncoder: support.video.encoder, videoCapture: this.#videoCapture?.method ?? support.video.capture }),
+      ...(this.#audioCapture && { audioClock: { driftPpm: this.#audioCapture.clockDriftPpm, correctionFrames: this.#audioCapture.correctionFrames } }),
     };
   }
 
@@ -508,7 +521,28 @@ export class Broadcaster extends EventTarget {
       return;
     }
     if (frame.timestampUs + 21_333 <= this.#firstVideoUs) return;
-    if (this.#transport?.sendFrame(frame, "audio")) this.#bytesThisSecond += frame.payload.byteLength + 16;
+    this.#audioHeld.push(frame);
+    this.#releaseAudio(false);
+  }
+
+  /**
+   * Sends the audio that video has caught up with. Where the video encoder
+   * lags audio (Firefox's H.264 encoder holds ~1.5 s of frames), audio waits
+   * here rather than reach the bridge more than its 1 s re-order window
+   * ahead of the video of the same time; it never waits more than
+   * AUDIO_HOLD_US (video stalled), and `all` sends everything (at stop).
+   */
+  #releaseAudio(all: boolean): void {
+    const held = this.#audioHeld;
+    let n = 0;
+    while (n < held.length) {
+      const frame = held[n]!;
+      const newest = held[held.length - 1]!.timestampUs;
+      if (!all && frame.timestampUs > this.#lastVideoUs && newest - frame.timestampUs < AUDIO_HOLD_US) break;
+      if (this.#transport?.sendFrame(frame, "audio")) this.#bytesThisSecond += frame.payload.byteLength + 16;
+      n++;
+    }
+    if (n > 0) held.splice(0, n);
   }
 
   #fromWorker(msg: VideoWorkerOut): void {
@@ -523,6 +557,7 @@ export class Broadcaster extends EventTarget {
           if (this.#videoWaiting.length < 300) this.#videoWaiting.push(msg);
           return;
         }
+        this.#lastVideoUs = Math.max(this.#lastVideoUs, msg.timestampUs);
         if (transport.sendFrame({ track: VIDEO_TRACK, keyframe: msg.key, timestampUs: msg.timestampUs, compositionUs: 0, payload: new Uint8Array(msg.data) }, "video")) {
           this.#bytesThisSecond += msg.data.byteLength + 16;
           if (!this.#videoSent) {
@@ -539,6 +574,7 @@ export class Broadcaster extends EventTarget {
           this.#audioWaiting = [];
           for (const frame of waiting) this.#audioOut(frame);
         }
+        this.#releaseAudio(false);
         return;
       case "consumed":
         this.#videoCapture?.frameConsumed();
@@ -610,6 +646,7 @@ export class Broadcaster extends EventTarget {
     }
     await this.#audio?.flush().catch(() => undefined);
     this.#audio?.close();
+    this.#releaseAudio(true);
     if (clean) await this.#transport?.stop();
     for (const t of this.#ownTracks) t.stop();
     await this.#audioContext?.close().catch(() => undefined);
@@ -621,6 +658,8 @@ export class Broadcaster extends EventTarget {
     this.#audioContext = undefined;
     this.#videoWaiting = undefined;
     this.#audioWaiting = [];
+    this.#audioHeld = [];
+    this.#lastVideoUs = Number.NEGATIVE_INFINITY;
   }
 
   #fail(err: BroadcastError): void {

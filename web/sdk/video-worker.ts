@@ -109,14 +109,19 @@ async function pump(r: ReadableStreamDefaultReader<VideoFrame>): Promise<void> {
   }
 }
 
-/** Replaces the current source (a new one may have another clock: measure again). */
-function newSource(): void {
+/** Stops reading the current source; what the encoder holds still comes out on its clock. */
+function detachSource(): void {
   const old = reader;
   reader = undefined;
   void old?.cancel().catch(() => undefined);
   ownTrack?.stop();
   ownTrack = undefined;
   pushed = false;
+}
+
+/** Replaces the current source (a new one may have another clock: measure again). */
+function newSource(): void {
+  detachSource();
   clockOffsetUs = undefined;
   offsetSamples = 0;
   offsetMin = Number.POSITIVE_INFINITY;
@@ -220,7 +225,9 @@ self.onmessage = (event: MessageEvent<VideoWorkerIn>) => {
         post({ type: "stats", encoded, dropped, queue: encoder?.encodeQueueSize ?? 0 });
         return;
       case "stop": {
-        newSource();
+        // Not newSource(): the frames the encoder still holds (Firefox's
+        // holds ~1.5 s) come out of flush() below and keep their clock.
+        detachSource();
         const e = encoder;
         encoder = undefined;
         (e && e.state === "configured" ? e.flush() : Promise.resolve()).then(
