@@ -6,6 +6,7 @@
  * decoderConfig.description doubles each parameter set's NAL header byte.
  */
 import { describe, expect, it } from "vitest";
+import { parseAvcDecoderConfig } from "../../server/media/avc.js";
 import { avcCForKeyframe, buildAvcC, splitAvcc } from "../../web/sdk/annexb.js";
 
 /** Bytes from hex pairs separated by spaces. */
@@ -116,5 +117,27 @@ describe("avcCForKeyframe", () => {
   it("keeps the description when only one of SPS and PPS is in band", () => {
     const spsOnly = concat(hex("00 00 00 17"), SPS, hex("00 00 00 05"), IDR);
     expect(avcCForKeyframe(spsOnly, BROKEN_DESCRIPTION)).toBe(BROKEN_DESCRIPTION);
+  });
+});
+
+describe("buildAvcC for the High profiles", () => {
+  // SPS and PPS of `ffmpeg -f lavfi -i testsrc=size=1920x1080:rate=30 -frames:v 1
+  //   -c:v libx264 -profile:v high -pix_fmt yuv420p -f h264 hp.h264`.
+  const sps = Uint8Array.from("67 64 00 28 ac d9 40 78 02 27 e5 c0 44 00 00 03 00 04 00 00 03 00 f0 3c 60 c6 58".split(" ").map((h) => parseInt(h, 16)));
+  const pps = Uint8Array.from([0x68, 0xeb, 0xe3, 0xcb, 0x22, 0xc0]);
+
+  it("ends with chroma_format, the bit depths and no SequenceParameterSetExt, and the bridge's parser reads them back", () => {
+    const avcC = buildAvcC(sps, pps);
+    expect(avcC.length).toBe(11 + sps.length + pps.length + 4);
+    expect(Array.from(avcC.subarray(avcC.length - 4))).toEqual([
+      0xfd, // 111111 | chroma_format 1 (4:2:0)
+      0xf8, // 11111 | bit_depth_luma_minus8 0
+      0xf8, // 11111 | bit_depth_chroma_minus8 0
+      0x00, // numOfSequenceParameterSetExt
+    ]);
+    const parsed = parseAvcDecoderConfig(avcC);
+    expect(parsed.highProfileExtension).toMatchObject({ chromaFormat: 1, bitDepthLuma: 8, bitDepthChroma: 8 });
+    expect([parsed.info.width, parsed.info.height, parsed.info.profileIdc]).toEqual([1920, 1080, 100]);
+    expect(parsed.warnings).toEqual([]);
   });
 });

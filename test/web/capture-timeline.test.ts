@@ -3,6 +3,7 @@
 // them, and what comes out: stamps on the capture clock, continuity, and
 // samples untouched when the audio clock keeps time.
 import { describe, expect, it } from "vitest";
+import { SampleCounter } from "../../web/capture/audio-capture.js";
 import { AudioTimeline, DriftCorrector, type PcmBlock } from "../../web/capture/audio-timeline.js";
 
 const SR = 48000;
@@ -142,5 +143,32 @@ describe("DriftCorrector", () => {
     expect(r2.outputFrame).toBe(98);
     expect(concat([{ planes: r1.planes, sampleRate: SR, timestampUs: 0, discontinuity: false }, { planes: r2.planes, sampleRate: SR, timestampUs: 0, discontinuity: false }])).toEqual(ramp(0, 198));
     expect(d.insertedFrames).toBe(0);
+  });
+});
+
+describe("SampleCounter (track-processor audio)", () => {
+  it("numbers blocks by sample count through Chromium's uneven stamps (up to ~10 ms late)", () => {
+    const c = new SampleCounter(SR);
+    // Stamps of 10 ms AudioData as Chromium 156 delivered them (ms): late by 0..9.3, never early.
+    const stamps = [0, 9.3, 28.6, 30.7, 40, 49.5, 68.7, 70.8, 80.1, 89.5, 108.8, 110.9];
+    expect(stamps.map((ms) => c.next(ms * 1000, 480))).toEqual(stamps.map((_, i) => i * 480));
+    expect(c.lostFrames).toBe(0);
+  });
+
+  it("jumps over samples the browser dropped (a stamp more than 30 ms ahead of the count)", () => {
+    const c = new SampleCounter(SR);
+    expect(c.next(0, 480)).toBe(0);
+    expect(c.next(10_000, 480)).toBe(480);
+    // 200 ms of AudioData lost: the next one is stamped 220 ms.
+    expect(c.next(220_000, 480)).toBe(220 * 48);
+    expect(c.lostFrames).toBe(200 * 48);
+    expect(c.next(230_000, 480)).toBe(230 * 48);
+  });
+
+  it("a first block delivered late does not make later ones look lost: the base follows the earliest stamps", () => {
+    const c = new SampleCounter(SR);
+    c.next(25_000, 480); // 25 ms late
+    for (let i = 1; i < 100; i++) expect(c.next(i * 10_000 + (i % 3) * 4000, 480)).toBe(i * 480);
+    expect(c.lostFrames).toBe(0);
   });
 });

@@ -91,11 +91,11 @@ const OLD_SAFARI: EngineCapabilities = {
 const Q1080P60 = { width: 1920, height: 1080, framerate: 60, bitrate: 7_500_000 };
 
 describe("decideSupport", () => {
-  it("Linux Chromium 156: WebCodecs video from the track processor, ffmpeg.wasm AAC from an AudioWorklet", () => {
+  it("Linux Chromium 156: WebCodecs video and sound from track processors, ffmpeg.wasm AAC", () => {
     expect(decideSupport(CHROMIUM_LINUX)).toEqual({
       canGoLive: true,
       video: { encoder: "webcodecs", capture: "track-processor" },
-      audio: { encoder: "ffmpeg", capture: "audio-worklet" },
+      audio: { encoder: "ffmpeg", capture: "track-processor" },
     });
   });
 
@@ -139,12 +139,12 @@ describe("decideSupport", () => {
     });
   });
 
-  it("Chromium with VideoEncoder deleted: MediaRecorder Matroska H.264, sound from ffmpeg.wasm and an AudioWorklet", () => {
+  it("Chromium with VideoEncoder deleted and no MP4 recorder: MediaRecorder Matroska H.264, sound from ffmpeg.wasm and the track processor", () => {
     const caps: EngineCapabilities = { ...CHROMIUM_LINUX, videoEncoder: false, videoEncoderH264: false, recorderH264Aac: undefined };
     expect(decideSupport(caps)).toEqual({
       canGoLive: true,
       video: { encoder: "mediarecorder", capture: "mediarecorder", mimeType: "video/x-matroska;codecs=avc1" },
-      audio: { encoder: "ffmpeg", capture: "audio-worklet" },
+      audio: { encoder: "ffmpeg", capture: "track-processor" },
     });
   });
 
@@ -173,7 +173,7 @@ describe("decideSupport", () => {
   });
 
   it("sound wanted with WebCodecs video and no AudioWorklet: UNSUPPORTED_BROWSER, naming AudioWorklet", () => {
-    const support = decideSupport({ ...CHROMIUM_LINUX, audioWorklet: false });
+    const support = decideSupport({ ...FIREFOX, audioWorklet: false });
     expect(support).toEqual({ canGoLive: false, code: "UNSUPPORTED_BROWSER", reason: expect.stringContaining("AudioWorklet") as unknown });
   });
 

@@ -1,31 +1,56 @@
 /**
- * Microphone (or any audio track) PCM from an AudioWorklet, on every engine:
- * the audio thread copies each render quantum, so a busy or stalled main
- * thread delays blocks but never loses samples, and every block carries the
- * context's own sample index (audio-timeline.ts stamps it on the capture
- * clock). Used instead of MediaStreamTrackProcessor for audio even where that
- * exists: read on the main thread with a small buffer, it drops samples when
- * the page stalls.
+ * Microphone (or any audio track) PCM for the AAC encoder, on every engine,
+ * by one of two methods chosen by feature probes:
  *
- *   const ctx = createCaptureContext();            // in the click handler (autoplay rules)
+ * - "track-processor" (Chromium): MediaStreamTrackProcessor's AudioData,
+ *   read on the page with a one-second buffer and numbered by sample count
+ *   (SampleCounter jumps over samples the browser dropped), stamped by the
+ *   track's own timestamps. No audio graph in between, so nothing pads
+ *   (WebAudio's MediaStreamAudioSourceNode inserts 10 ms of silence when its
+ *   input runs late: measured in Chromium under load). Read in a worker
+ *   instead, its stamps came out a steady ~300 ms early against video
+ *   (measured, Chromium 156; cause not found), so it stays on the page.
+ * - "audio-worklet" (Firefox, Safari, WebKitGTK): an AudioWorklet copies each
+ *   render quantum on the audio thread, numbered by the AudioContext's own
+ *   sample index (audio-worklet-processor.ts).
+ *
+ * Either way a busy or stalled main thread delays blocks without losing
+ * samples (a stall past the track processor's second is re-anchored on the
+ * timestamps), and AudioTimeline stamps every block on the capture clock, fills
+ * holes with silence and corrects the audio device's clock drift.
+ *
+ *   const ctx = createCaptureContext();            // in the click handler (autoplay rules), worklet only
  *   const cap = await AudioCapture.open(track, { context: ctx, channels: 2 }, (block) => encode(block));
  *   ...
  *   await cap.stop();
  */
 import { BroadcastError } from "../sdk/errors.js";
+import { fitChannels, readPlanarF32 } from "../audio/pcm.js";
 import { CAPTURE_PROCESSOR_NAME, CAPTURE_PROCESSOR_SOURCE } from "./audio-worklet-processor.js";
 import { AudioTimeline, type PcmBlock, type RawAudioBlock } from "./audio-timeline.js";
-import { captureClockUs } from "./clock.js";
+import { captureClockUs, ClockOffsetEstimator } from "./clock.js";
+import { hasTrackProcessor } from "./video-capture.js";
 
 /** Frames per block posted by the worklet: 1024, one AAC frame (21.3 ms at 48 kHz). */
 export const CAPTURE_BLOCK_FRAMES = 1024;
 
+export type AudioCaptureMethod = "track-processor" | "audio-worklet";
+
+/** The method for this page, or undefined when it has neither. */
+export function chooseAudioCapture(): AudioCaptureMethod | undefined {
+  if (hasTrackProcessor() && typeof Worker !== "undefined") return "track-processor";
+  if (typeof AudioWorkletNode !== "undefined") return "audio-worklet";
+  return undefined;
+}
+
 export interface AudioCaptureOptions {
-  /** The context to run in (create it with createCaptureContext() while handling a click). */
-  context: AudioContext;
-  /** Channels delivered: the track is up- or down-mixed by the audio graph. */
+  /** Channels delivered: the track is up- or down-mixed. */
   channels: 1 | 2;
-  /** How long to wait for a suspended context to run, ms (default 4000). */
+  /** "audio-worklet": the context to run in (create it with createCaptureContext() while handling a click). */
+  context?: AudioContext;
+  /** Default: chooseAudioCapture(). */
+  method?: AudioCaptureMethod;
+  /** How long to wait for the first audio (a context to run, a track to deliver), ms (default 4000). */
   startTimeoutMs?: number;
 }
 
@@ -46,37 +71,146 @@ export function createCaptureContext(): AudioContext {
   }
 }
 
+/**
+ * Numbers AudioData by sample count, jumping over samples the browser lost:
+ * Chromium stamps audio up to ~10 ms late and unevenly (measured), so only a
+ * timestamp more than `lostUs` ahead of the count means lost samples. Pure.
+ */
+export class SampleCounter {
+  readonly #rate: number;
+  readonly #lostUs: number;
+  #baseTs: number | undefined;
+  #frame = 0;
+  /** Frames jumped over so far. */
+  lostFrames = 0;
+
+  constructor(sampleRate: number, lostUs = 30_000) {
+    this.#rate = sampleRate;
+    this.#lostUs = lostUs;
+  }
+
+  /** The start frame of a block of `frames` stamped `timestampUs`. */
+  next(timestampUs: number, frames: number): number {
+    this.#baseTs ??= timestampUs;
+    const aheadUs = timestampUs - (this.#baseTs + (this.#frame * 1e6) / this.#rate);
+    // The base follows the earliest-stamped blocks (the least delivery delay).
+    if (aheadUs < 0) this.#baseTs += aheadUs;
+    else if (aheadUs > this.#lostUs) {
+      const lost = Math.round((aheadUs * this.#rate) / 1e6);
+      this.#frame += lost;
+      this.lostFrames += lost;
+    }
+    const start = this.#frame;
+    this.#frame += frames;
+    return start;
+  }
+}
+
+/** Chromium's MediaStreamTrackProcessor, typed for what we use. */
+type TrackProcessorCtor = new (init: { track: MediaStreamTrack; maxBufferSize?: number }) => { readonly readable: ReadableStream<AudioData> };
+
 export class AudioCapture {
+  readonly method: AudioCaptureMethod;
   readonly sampleRate: number;
   readonly channels: 1 | 2;
-  readonly #context: AudioContext;
-  readonly #source: MediaStreamAudioSourceNode;
-  readonly #node: AudioWorkletNode;
   readonly #timeline: AudioTimeline;
+  readonly #stop: () => Promise<void>;
   #stopped: Promise<void> | undefined;
 
-  private constructor(context: AudioContext, source: MediaStreamAudioSourceNode, node: AudioWorkletNode, channels: 1 | 2, onBlock: (block: PcmBlock) => void) {
-    this.#context = context;
-    this.#source = source;
-    this.#node = node;
-    this.sampleRate = context.sampleRate;
+  private constructor(method: AudioCaptureMethod, sampleRate: number, channels: 1 | 2, timeline: AudioTimeline, stop: () => Promise<void>) {
+    this.method = method;
+    this.sampleRate = sampleRate;
     this.channels = channels;
-    this.#timeline = new AudioTimeline({ sampleRate: context.sampleRate, channels });
-    node.port.onmessage = (event: MessageEvent<RawAudioBlock | { stopped: true }>) => {
-      const data = event.data;
-      if ("stopped" in data) return;
-      for (const block of this.#timeline.push(data, captureClockUs())) onBlock(block);
-    };
+    this.#timeline = timeline;
+    this.#stop = stop;
   }
 
   /**
-   * Starts reading `track` in `options.context`. Rejects with a
-   * BroadcastError (AUDIO_CAPTURE_FAILED) when the context cannot run or the
-   * track cannot be read, before any audio is promised to anyone.
+   * Starts reading `track`. Rejects with a BroadcastError (AUDIO_CAPTURE_FAILED,
+   * UNSUPPORTED_BROWSER) when it cannot, before any audio is promised to anyone.
    */
   static async open(track: MediaStreamTrack, options: AudioCaptureOptions, onBlock: (block: PcmBlock) => void): Promise<AudioCapture> {
+    const method = options.method ?? chooseAudioCapture();
+    switch (method) {
+      case "track-processor":
+        return AudioCapture.#openTrackProcessor(track, options, onBlock);
+      case "audio-worklet":
+        return AudioCapture.#openWorklet(track, options, onBlock);
+      case undefined:
+        throw new BroadcastError("UNSUPPORTED_BROWSER", "this browser cannot read microphone audio (neither MediaStreamTrackProcessor nor AudioWorklet)");
+    }
+  }
+
+  static async #openTrackProcessor(track: MediaStreamTrack, options: AudioCaptureOptions, onBlock: (block: PcmBlock) => void): Promise<AudioCapture> {
+    const Processor = (globalThis as unknown as { MediaStreamTrackProcessor: TrackProcessorCtor }).MediaStreamTrackProcessor;
+    // 100 AudioData of 10 ms: a main thread stalled for up to a second loses nothing.
+    const reader = new Processor({ track, maxBufferSize: 100 }).readable.getReader();
+    const channels = options.channels;
+    const first = await Promise.race([
+      reader.read(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new BroadcastError("AUDIO_CAPTURE_FAILED", "the microphone delivered no audio within 4 s")), options.startTimeoutMs ?? 4000)),
+    ]).catch((err: unknown) => {
+      void reader.cancel().catch(() => undefined);
+      throw err instanceof BroadcastError ? err : new BroadcastError("AUDIO_CAPTURE_FAILED", `could not read the microphone: ${message(err)}`, { cause: err });
+    });
+    if (first.done) throw new BroadcastError("AUDIO_CAPTURE_FAILED", "the microphone track ended before it delivered audio");
+    const sampleRate = first.value.sampleRate;
+    const timeline = new AudioTimeline({ sampleRate, channels });
+    const counter = new SampleCounter(sampleRate);
+    const offset = new ClockOffsetEstimator(10);
+    const early: Array<{ block: RawAudioBlock; endTs: number }> = [];
+    let running = true;
+    let ended: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (ended = resolve));
+    const take = (data: AudioData): void => {
+      try {
+        if (data.sampleRate !== sampleRate) throw new Error(`the track changed its sample rate from ${sampleRate} to ${data.sampleRate} Hz`);
+        const planes = fitChannels(readPlanarF32(data), channels);
+        const frames = planes[0]!.length;
+        if (frames === 0) return;
+        const startFrame = counter.next(data.timestamp, frames);
+        const endTs = data.timestamp + (frames * 1e6) / sampleRate;
+        // The track's clock onto the capture clock: the least (arrival - timestamp) of the first blocks.
+        const known = offset.observe(captureClockUs(), endTs);
+        const block = { startFrame, frames, planes };
+        if (known === undefined) {
+          early.push({ block, endTs });
+          return;
+        }
+        for (const e of early.splice(0)) for (const b of timeline.push(e.block, e.endTs + known)) onBlock(b);
+        for (const b of timeline.push(block, endTs + known)) onBlock(b);
+      } finally {
+        data.close();
+      }
+    };
+    take(first.value);
+    void (async () => {
+      try {
+        while (running) {
+          const { value, done: end } = await reader.read();
+          if (end) break;
+          if (!running) {
+            value.close();
+            break;
+          }
+          take(value);
+        }
+      } catch {
+        // cancelled, or the track stopped
+      }
+      ended();
+    })();
+    const stop = async (): Promise<void> => {
+      running = false;
+      void reader.cancel().catch(() => undefined);
+      await Promise.race([done, new Promise((r) => setTimeout(r, 500))]);
+    };
+    return new AudioCapture("track-processor", sampleRate, channels, timeline, stop);
+  }
+
+  static async #openWorklet(track: MediaStreamTrack, options: AudioCaptureOptions, onBlock: (block: PcmBlock) => void): Promise<AudioCapture> {
     const { context, channels } = options;
-    if (typeof AudioWorkletNode === "undefined" || !context.audioWorklet) {
+    if (!context?.audioWorklet) {
       throw new BroadcastError("UNSUPPORTED_BROWSER", "this browser cannot read microphone audio (AudioWorklet is missing)");
     }
     try {
@@ -106,11 +240,30 @@ export class AudioCapture {
       channelInterpretation: "speakers",
       processorOptions: { channels, blockFrames: CAPTURE_BLOCK_FRAMES },
     });
-    const capture = new AudioCapture(context, source, node, channels, onBlock);
+    const timeline = new AudioTimeline({ sampleRate: context.sampleRate, channels });
+    node.port.onmessage = (event: MessageEvent<RawAudioBlock | { stopped: true }>) => {
+      const data = event.data;
+      if ("stopped" in data) return;
+      for (const block of timeline.push(data, captureClockUs())) onBlock(block);
+    };
     source.connect(node);
     // Connected to the destination so that every engine pulls it; it outputs silence.
     node.connect(context.destination);
-    return capture;
+    const stop = (): Promise<void> =>
+      new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          source.disconnect();
+          node.disconnect();
+          resolve();
+        };
+        const timer = setTimeout(done, 500);
+        node.port.addEventListener("message", (e: MessageEvent) => {
+          if ((e.data as { stopped?: boolean }).stopped) done();
+        });
+        node.port.postMessage("stop");
+      });
+    return new AudioCapture("audio-worklet", context.sampleRate, channels, timeline, stop);
   }
 
   /** How much faster (ppm, positive) or slower the audio clock runs than the capture clock, as corrected now. */
@@ -123,33 +276,15 @@ export class AudioCapture {
     return Math.round(this.#timeline.correctionFrames);
   }
 
-  /** Silence inserted where the context's timeline had holes, frames. */
+  /** Silence inserted where the timeline had holes, frames. */
   get silenceFrames(): number {
     return this.#timeline.silenceFrames;
   }
 
-  /** Stops reading; resolves once the worklet posted its last (partial) block. */
+  /** Stops reading; resolves once the last samples were delivered. */
   stop(): Promise<void> {
-    this.#stopped ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#source.disconnect();
-        this.#node.disconnect();
-        resolve();
-      };
-      const timer = setTimeout(done, 500);
-      this.#node.port.addEventListener("message", (e: MessageEvent) => {
-        if ((e.data as { stopped?: boolean }).stopped) done();
-      });
-      this.#node.port.postMessage("stop");
-    });
+    this.#stopped ??= this.#stop();
     return this.#stopped;
-  }
-
-  /** Stops and closes the context. */
-  async close(): Promise<void> {
-    await this.stop();
-    await this.#context.close().catch(() => undefined);
   }
 }
 

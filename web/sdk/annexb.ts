@@ -4,6 +4,7 @@
  * NAL units, build the avcC from the SPS/PPS (ISO/IEC 14496-15 §5.3.3.1),
  * and re-frame the NAL units with 4-byte lengths.
  */
+import { parseSps } from "../../server/media/avc.js";
 
 /** True when `data` begins with a start code (00 00 01 or 00 00 00 01). */
 export function isAnnexB(data: Uint8Array): boolean {
@@ -32,10 +33,18 @@ export function splitAnnexB(data: Uint8Array): Uint8Array[] {
   return units.filter((u) => u.length > 0);
 }
 
-/** AVCDecoderConfigurationRecord from one SPS and one PPS. */
+/** profile_idc values whose avcC carries the chroma format and bit depths (ISO/IEC 14496-15 §5.3.3.1.2). */
+const HIGH_PROFILES = new Set([100, 110, 122, 144]);
+
+/**
+ * AVCDecoderConfigurationRecord from one SPS and one PPS; for the High
+ * profiles with the trailing chroma_format / bit depth fields read from the
+ * SPS (no SequenceParameterSetExt).
+ */
 export function buildAvcC(sps: Uint8Array, pps: Uint8Array): Uint8Array {
   if (sps.length < 4) throw new RangeError("SPS too short");
-  const out = new Uint8Array(11 + sps.length + pps.length);
+  const high = HIGH_PROFILES.has(sps[1]!);
+  const out = new Uint8Array(11 + sps.length + pps.length + (high ? 4 : 0));
   out[0] = 1; // configurationVersion
   out[1] = sps[1]!; // AVCProfileIndication
   out[2] = sps[2]!; // profile_compatibility
@@ -50,6 +59,19 @@ export function buildAvcC(sps: Uint8Array, pps: Uint8Array): Uint8Array {
   out[p++] = pps.length >> 8;
   out[p++] = pps.length & 0xff;
   out.set(pps, p);
+  p += pps.length;
+  if (high) {
+    let info = { chromaFormatIdc: 1, bitDepthLuma: 8, bitDepthChroma: 8 };
+    try {
+      info = parseSps(sps);
+    } catch {
+      // An SPS we cannot read: 4:2:0 8-bit, what every browser encoder makes.
+    }
+    out[p++] = 0xfc | (info.chromaFormatIdc & 0x03); // reserved (6 bits) | chroma_format
+    out[p++] = 0xf8 | ((info.bitDepthLuma - 8) & 0x07); // reserved (5 bits) | bit_depth_luma_minus8
+    out[p++] = 0xf8 | ((info.bitDepthChroma - 8) & 0x07); // reserved (5 bits) | bit_depth_chroma_minus8
+    out[p++] = 0; // numOfSequenceParameterSetExt
+  }
   return out;
 }
 

@@ -18,7 +18,7 @@
  */
 import { toBase64, type DestinationMessage, type DestinationRequest, type DestinationStats, type MediaFrame } from "../../protocol/wire.js";
 import { createAacEncoder, type AacEncoder } from "../audio/index.js";
-import { AudioCapture, createCaptureContext } from "../capture/audio-capture.js";
+import { AudioCapture, chooseAudioCapture, createCaptureContext } from "../capture/audio-capture.js";
 import { pcmAudioData, type PcmBlock } from "../capture/audio-timeline.js";
 import { chooseVideoCapture, startVideoCapture, type VideoCapture } from "../capture/video-capture.js";
 import { BroadcastError, captureError } from "./errors.js";
@@ -91,7 +91,7 @@ export interface BroadcastStats {
   videoEncoder?: string;
   /** How frames reach the encoder: "track-processor", "worker-track-processor", "video-element" or "mediarecorder". */
   videoCapture?: string;
-  /** How sound is read: "audio-worklet" or "mediarecorder". */
+  /** How sound is read: "track-processor", "audio-worklet" or "mediarecorder". */
   audioCapture?: string;
   /**
    * Audio-worklet capture: how far the audio device's clock is from the
@@ -238,7 +238,7 @@ export class Broadcaster extends EventTarget {
     this.#destinationStates.clear();
     // Before the first await, while the click's user activation holds: an
     // AudioContext made later starts suspended in Safari and Firefox.
-    if (!this.#stream || this.#stream.getAudioTracks().length > 0) this.#audioContext = newContext();
+    if ((!this.#stream || this.#stream.getAudioTracks().length > 0) && chooseAudioCapture() === "audio-worklet") this.#audioContext = newContext();
     try {
       const stream = this.#stream ?? (await this.setSource({ kind: "camera" }));
       const videoTrack = stream.getVideoTracks()[0];
@@ -251,7 +251,7 @@ export class Broadcaster extends EventTarget {
 
       // 1. The browser side, before the bridge.
       if (support.video.encoder === "webcodecs") await this.#startVideoEncoder(videoEncoderConfig(this.#quality, this.#targetBitrate));
-      if (audioTrack && support.audio?.capture === "audio-worklet") await this.#startAudio(audioTrack);
+      if (audioTrack && (support.audio?.capture === "audio-worklet" || support.audio?.capture === "track-processor")) await this.#startAudio(audioTrack, support.audio.capture);
       else void this.#audioContext?.close().catch(() => undefined);
       this.#checkNotStopped();
 
@@ -443,7 +443,7 @@ export class Broadcaster extends EventTarget {
   }
 
   /** Opens audio capture on `track` and the AAC encoder for its rate (fails start() otherwise). */
-  async #startAudio(track: MediaStreamTrack): Promise<void> {
+  async #startAudio(track: MediaStreamTrack, method: "audio-worklet" | "track-processor"): Promise<void> {
     const channels = (track.getSettings().channelCount ?? 2) >= 2 ? 2 : 1;
     // Blocks captured while the encoder loads wait here (bounded: the anchor holds the first ones anyway).
     let early: PcmBlock[] | undefined = [];
@@ -454,19 +454,12 @@ export class Broadcaster extends EventTarget {
       }
       this.#encodeAudio(block);
     };
-    const context = this.#audioContext ?? createCaptureContext();
-    this.#audioContext = context;
-    try {
-      this.#audioCapture = await AudioCapture.open(track, { context, channels }, onBlock);
-    } catch (err) {
-      // Some engines read a microphone only in a context at the device's rate: try that one.
-      if (!(err instanceof BroadcastError) || err.code !== "AUDIO_CAPTURE_FAILED" || context.sampleRate === defaultRate()) throw err;
-      await context.close().catch(() => undefined);
-      const fallback = new AudioContext();
-      this.#audioContext = fallback;
-      this.#audioCapture = await AudioCapture.open(track, { context: fallback, channels }, onBlock);
+    if (method === "track-processor") {
+      this.#audioCapture = await AudioCapture.open(track, { channels, method }, onBlock);
+    } else {
+      await this.#openWorklet(track, channels, onBlock);
     }
-    const sampleRate = this.#audioCapture.sampleRate;
+    const sampleRate = this.#audioCapture!.sampleRate;
     this.#audio = await createAacEncoder(
       { sampleRate, channels, bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, ...(this.#opts.ffmpeg && { ffmpeg: this.#opts.ffmpeg }) },
       (chunk) => this.#audioOut({ track: AUDIO_TRACK, keyframe: false, timestampUs: chunk.timestampUs, compositionUs: 0, payload: chunk.data }),
@@ -475,6 +468,22 @@ export class Broadcaster extends EventTarget {
     const waiting = early;
     early = undefined;
     for (const block of waiting) this.#encodeAudio(block);
+  }
+
+  /** Audio-worklet capture in this broadcast's context (or one at the device's rate, where the engine needs it). */
+  async #openWorklet(track: MediaStreamTrack, channels: 1 | 2, onBlock: (block: PcmBlock) => void): Promise<void> {
+    const context = this.#audioContext ?? createCaptureContext();
+    this.#audioContext = context;
+    try {
+      this.#audioCapture = await AudioCapture.open(track, { context, channels, method: "audio-worklet" }, onBlock);
+    } catch (err) {
+      // Some engines read a microphone only in a context at the device's rate: try that one.
+      if (!(err instanceof BroadcastError) || err.code !== "AUDIO_CAPTURE_FAILED" || context.sampleRate === defaultRate()) throw err;
+      await context.close().catch(() => undefined);
+      const fallback = new AudioContext();
+      this.#audioContext = fallback;
+      this.#audioCapture = await AudioCapture.open(track, { context: fallback, channels, method: "audio-worklet" }, onBlock);
+    }
   }
 
   #encodeAudio(block: PcmBlock): void {
@@ -509,10 +518,10 @@ export class Broadcaster extends EventTarget {
   async #attachAudio(stream: MediaStream): Promise<void> {
     const track = stream.getAudioTracks()[0];
     const old = this.#audioCapture;
-    if (!track || !old || !this.#audioContext) return;
+    if (!track || !old) return;
     await old.stop();
-    // Same context, same encoder: the new track's blocks continue the timeline.
-    this.#audioCapture = await AudioCapture.open(track, { context: this.#audioContext, channels: old.channels }, (block) => this.#encodeAudio(block));
+    // Same method, same encoder: the new track's blocks continue the timeline.
+    this.#audioCapture = await AudioCapture.open(track, { channels: old.channels, method: old.method, ...(this.#audioContext && { context: this.#audioContext }) }, (block) => this.#encodeAudio(block));
   }
 
   #audioOut(frame: MediaFrame): void {

@@ -42,7 +42,7 @@ export type VideoPath =
   | { encoder: "mediarecorder"; capture: "mediarecorder"; mimeType: string };
 
 export type AudioPath =
-  | { encoder: "webcodecs" | "ffmpeg"; capture: "audio-worklet" }
+  | { encoder: "webcodecs" | "ffmpeg"; capture: "track-processor" | "audio-worklet" }
   | { encoder: "mediarecorder"; capture: "mediarecorder" };
 
 /** The answer of Broadcaster.probe(). */
@@ -74,12 +74,13 @@ export function decideSupport(caps: EngineCapabilities, audio = true, quality?: 
   }
   if (!audio) return { canGoLive: true, video, audio: null };
   // Sound: from the recorder itself where it records AAC with the video (no
-  // WebCodecs there: older Safari), else captured by an AudioWorklet and
-  // encoded by WebCodecs' AAC or ffmpeg.wasm.
+  // WebCodecs there: older Safari), else captured by MediaStreamTrackProcessor
+  // (in a worker) or an AudioWorklet and encoded by WebCodecs' AAC or ffmpeg.wasm.
   if (video.encoder === "mediarecorder" && caps.recorderH264Aac && video.mimeType === caps.recorderH264Aac) return { canGoLive: true, video, audio: { encoder: "mediarecorder", capture: "mediarecorder" } };
-  if (!caps.audioWorklet) return { canGoLive: false, code: "UNSUPPORTED_BROWSER", reason: `this browser cannot read microphone audio (no AudioWorklet): ${ADVICE}` };
-  if (caps.audioEncoderAac) return { canGoLive: true, video, audio: { encoder: "webcodecs", capture: "audio-worklet" } };
-  if (caps.webAssembly) return { canGoLive: true, video, audio: { encoder: "ffmpeg", capture: "audio-worklet" } };
+  const audioCapture = caps.trackProcessor ? "track-processor" : caps.audioWorklet ? "audio-worklet" : undefined;
+  if (!audioCapture) return { canGoLive: false, code: "UNSUPPORTED_BROWSER", reason: `this browser cannot read microphone audio (no AudioWorklet): ${ADVICE}` };
+  if (caps.audioEncoderAac) return { canGoLive: true, video, audio: { encoder: "webcodecs", capture: audioCapture } };
+  if (caps.webAssembly) return { canGoLive: true, video, audio: { encoder: "ffmpeg", capture: audioCapture } };
   return { canGoLive: false, code: "AAC_UNSUPPORTED", reason: `this browser cannot encode AAC audio, which live streaming services need (no WebCodecs AAC, no WebAssembly): ${ADVICE}` };
 }
 
