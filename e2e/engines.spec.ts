@@ -16,13 +16,13 @@ import { ENGINES, openEngine, waitFor, type EngineName, type EnginePage } from "
 import { expect, test } from "./fixtures.js";
 
 /** What each engine is expected to use here (Broadcaster.probe() and the stats agree). */
-const EXPECTED_PATHS: Record<EngineName, { videoCapture: string; audioEncoder: string }> = {
+const EXPECTED_PATHS: Record<EngineName, { videoCapture: string; audioCapture: string; audioEncoder: string }> = {
   // MediaStreamTrackProcessor; no AAC in Linux Chromium's WebCodecs.
-  chromium: { videoCapture: "track-processor", audioEncoder: "ffmpeg" },
+  chromium: { videoCapture: "track-processor", audioCapture: "track-processor", audioEncoder: "ffmpeg" },
   // No MediaStreamTrackProcessor anywhere; no AAC in WebCodecs.
-  firefox: { videoCapture: "video-element", audioEncoder: "ffmpeg" },
+  firefox: { videoCapture: "video-element", audioCapture: "audio-worklet", audioEncoder: "ffmpeg" },
   // No MediaStreamTrackProcessor (on the page or in workers); AAC in WebCodecs.
-  webkit: { videoCapture: "video-element", audioEncoder: "webcodecs" },
+  webkit: { videoCapture: "video-element", audioCapture: "audio-worklet", audioEncoder: "webcodecs" },
 };
 
 async function recordingOf(dir: string, key: string): Promise<string> {
@@ -50,7 +50,7 @@ async function broadcast(page: EnginePage, rtmpUrl: string, key: string, seconds
   });
   await sleep(seconds * 1000);
   const stats = await page.evaluate<{ videoEncoder?: string; videoCapture?: string; audioEncoder?: string; audioCapture?: string }>("harness.stats()");
-  expect(stats).toMatchObject({ videoEncoder: "webcodecs", videoCapture: EXPECTED_PATHS[page.engine].videoCapture, audioEncoder: EXPECTED_PATHS[page.engine].audioEncoder, audioCapture: "audio-worklet" });
+  expect(stats).toMatchObject({ videoEncoder: "webcodecs", videoCapture: EXPECTED_PATHS[page.engine].videoCapture, audioEncoder: EXPECTED_PATHS[page.engine].audioEncoder, audioCapture: EXPECTED_PATHS[page.engine].audioCapture });
   expect(await page.evaluate<string>("harness.stop()")).toBe("ended");
   const events = await page.evaluate<Array<{ type: string; detail: unknown }>>("harness.events.filter((e) => e.type !== 'stats')");
   // State honesty: starting -> live -> ended, nothing failed on the way.
@@ -72,7 +72,7 @@ for (const engine of ENGINES.filter((e) => e !== "chromium")) {
         await page.goto(bridge.url);
         await waitFor(page, `"harness" in window`);
         const probe = await page.evaluate<unknown>("harness.probe()");
-        expect(probe).toMatchObject({ canGoLive: true, video: { encoder: "webcodecs", capture: EXPECTED_PATHS[engine].videoCapture }, audio: { encoder: EXPECTED_PATHS[engine].audioEncoder, capture: "audio-worklet" } });
+        expect(probe).toMatchObject({ canGoLive: true, video: { encoder: "webcodecs", capture: EXPECTED_PATHS[engine].videoCapture }, audio: { encoder: EXPECTED_PATHS[engine].audioEncoder, capture: EXPECTED_PATHS[engine].audioCapture } });
         await broadcast(page, nginx.rtmpUrl(), key, 10.5);
       });
       const report = await analyzeRecording(await recordingOf(nginx.recordDir, key));
