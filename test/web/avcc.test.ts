@@ -14,15 +14,7 @@ function hex(s: string): Uint8Array {
   return Uint8Array.from(s.trim().split(/\s+/), (b) => parseInt(b, 16));
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let p = 0;
-  for (const part of parts) {
-    out.set(part, p);
-    p += part.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
 
 const SPS = hex("67 42 c0 1f d9 00 50 05 ba 10 00 00 03 00 10 01 e8 48 00 f1 83 24 80"); // 23 bytes
 const PPS = hex("68 cb 8c b2");
