@@ -73,8 +73,11 @@ export function createCaptureContext(): AudioContext {
 
 /**
  * Numbers AudioData by sample count, jumping over samples the browser lost:
- * Chromium stamps audio up to ~10 ms late and unevenly (measured), so only a
- * timestamp more than `lostUs` ahead of the count means lost samples. Pure.
+ * Chromium stamps audio late and unevenly (up to ~10 ms idle, over 30 ms
+ * under load, measured), so only a timestamp more than `lostUs` (150 ms)
+ * ahead of the count is taken as lost samples (the track processor drops
+ * its oldest AudioData after a stall longer than its buffer); a smaller
+ * lasting difference is left to AudioTimeline's drift correction. Pure.
  */
 export class SampleCounter {
   readonly #rate: number;
@@ -84,7 +87,7 @@ export class SampleCounter {
   /** Frames jumped over so far. */
   lostFrames = 0;
 
-  constructor(sampleRate: number, lostUs = 30_000) {
+  constructor(sampleRate: number, lostUs = 150_000) {
     this.#rate = sampleRate;
     this.#lostUs = lostUs;
   }
