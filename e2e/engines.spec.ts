@@ -106,6 +106,40 @@ for (const engine of ENGINES.filter((e) => e !== "chromium")) {
       expect(report.sync!.flashes.length).toBeGreaterThanOrEqual(8);
     });
 
+    test(`${engine}: lip sync survives the page's main thread blocked for 400 ms, then 1500 ms`, async ({ bridge, nginx }) => {
+      test.setTimeout(120_000);
+      const key = `stall-${engine}`;
+      await withEngine(engine, async (page) => {
+        await page.goto(bridge.url);
+        await waitFor(page, `"harness" in window`);
+        await page.evaluate(syntheticMediaScript());
+        const block = (ms: number): Promise<unknown> => page.evaluate(`(() => { const until = performance.now() + ${ms}; while (performance.now() < until); return true; })()`);
+        const started = await page.evaluate<string>(`harness.start({ destinations: [{ id: "nginx", url: ${JSON.stringify(nginx.rtmpUrl())}, key: ${JSON.stringify(key)} }] })`);
+        expect(["starting", "live"]).toContain(started);
+        await waitFor(page, `harness.state() === "live"`);
+        await sleep(4500);
+        await block(400);
+        await sleep(4500);
+        await block(1500);
+        await sleep(6000);
+        expect(await page.evaluate<string>("harness.stop()")).toBe("ended");
+      });
+      const report = await analyzeRecording(await recordingOf(nginx.recordDir, key), { sync: true });
+      const offsets = report.sync?.offsetsMs ?? [];
+      console.log(`${engine} stall: ${describeStream(report)}; offsets ${offsets.join(" ")}`);
+      // As in the sync test: the mean within 60 ms, each pair within 60 ms plus
+      // the frame it is measured to, no hole in the sound. The synthetic camera
+      // is drawn on the main thread (and these engines' frames are taken there),
+      // so the picture freezes while it is blocked, and the keyframe after the
+      // freeze comes up to 1.6 s late: there was nothing to encode.
+      const frameMs = 1000 / report.video!.fps;
+      for (const [i, o] of offsets.entries()) expect(Math.abs(o), `pair ${i}: offsets ${offsets.join(" ")}`).toBeLessThanOrEqual(60 + frameMs);
+      expect(Math.abs(offsets.reduce((a, b) => a + b, 0) / Math.max(1, offsets.length))).toBeLessThanOrEqual(60);
+      expect(report.sync!.flashes.length).toBeGreaterThanOrEqual(14);
+      expect(streamProblems(report, { minDurationS: 15, maxAvOffsetMs: 60 + frameMs, maxFrameGapMs: 1600, maxKeyframeIntervalS: 2.1 + 1.6, maxAudioGapMs: 0 }), describeStream(report)).toEqual([]);
+      expect(Math.abs(report.audioMinusVideoS!), describeStream(report)).toBeLessThan(0.05 + frameMs / 1000 + 1024 / 48000);
+    });
+
     test(`${engine}: the widget goes live with the engine's fake camera and microphone, and ends`, async ({ demoBridge, nginx }) => {
       test.setTimeout(90_000);
       const key = `widget-${engine}`;

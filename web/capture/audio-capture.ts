@@ -3,7 +3,7 @@
  * by one of two methods chosen by feature probes:
  *
  * - "track-processor" (Chromium): MediaStreamTrackProcessor's AudioData,
- *   read on the page with a one-second buffer and numbered by sample count
+ *   read on the page with a 3 s buffer and numbered by sample count
  *   (SampleCounter jumps over samples the browser dropped), stamped by the
  *   track's own timestamps. No audio graph in between, so nothing pads
  *   (WebAudio's MediaStreamAudioSourceNode inserts 10 ms of silence when its
@@ -15,7 +15,7 @@
  *   sample index (audio-worklet-processor.ts).
  *
  * Either way a busy or stalled main thread delays blocks without losing
- * samples (a stall past the track processor's second is re-anchored on the
+ * samples (a stall past the track processor's 3 s is re-anchored on the
  * timestamps), and AudioTimeline stamps every block on the capture clock, fills
  * holes with silence and corrects the audio device's clock drift.
  *
@@ -146,8 +146,9 @@ export class AudioCapture {
 
   static async #openTrackProcessor(track: MediaStreamTrack, options: AudioCaptureOptions, onBlock: (block: PcmBlock) => void): Promise<AudioCapture> {
     const Processor = (globalThis as unknown as { MediaStreamTrackProcessor: TrackProcessorCtor }).MediaStreamTrackProcessor;
-    // 100 AudioData of 10 ms: a main thread stalled for up to a second loses nothing.
-    const reader = new Processor({ track, maxBufferSize: 100 }).readable.getReader();
+    // 300 AudioData of 10 ms (~1 MB at 48 kHz stereo, used only while the
+    // page is stalled): a main thread blocked for up to 3 s loses nothing.
+    const reader = new Processor({ track, maxBufferSize: 300 }).readable.getReader();
     const channels = options.channels;
     const first = await Promise.race([
       reader.read(),
