@@ -635,7 +635,8 @@ export class Broadcaster extends EventTarget {
 
   async #teardown(clean: boolean): Promise<void> {
     if (this.#statsTimer) clearInterval(this.#statsTimer);
-    this.#recorderVideo?.stop();
+    // Every frame recorded before stop() goes out (the recorder's last blob).
+    await this.#recorderVideo?.stop();
     this.#videoCapture?.stop();
     // The worklet's last partial block is encoded before the encoder flushes.
     await this.#audioCapture?.stop();

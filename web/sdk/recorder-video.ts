@@ -13,6 +13,7 @@
 import { ALL_FORMATS, EncodedPacketSink, Input, ReadableStreamSource } from "mediabunny";
 import { buildAvcC, isAnnexB, splitAnnexB, toAvcc } from "./annexb.js";
 import { BroadcastError } from "./errors.js";
+import { WebmLiveDemuxer, type WebmTrack } from "./webm-live-demuxer.js";
 
 /** Containers with H.264 that MediaRecorder may offer, best first. */
 const MIME_TYPES = [
@@ -49,7 +50,9 @@ export function recorderAacMimeType(): string | undefined {
 
 export class RecorderVideo {
   #recorder: MediaRecorder | undefined;
-  #stopped = false;
+  #failed = false;
+  #ended: Promise<void> = Promise.resolve();
+  #demuxed: Promise<void> = Promise.resolve();
 
   /**
    * Starts recording `track`. Timestamps are reported on the SDK's shared
@@ -65,28 +68,89 @@ export class RecorderVideo {
     const recorder = new MediaRecorder(new MediaStream(audio ? [track, audio.track] : [track]), options);
     this.#recorder = recorder;
     const startedAtUs = Math.round((performance.timeOrigin + performance.now()) * 1000);
+    const fail = (err: unknown): void => {
+      if (this.#failed) return;
+      this.#failed = true;
+      callbacks.onError(new BroadcastError("ENCODER_FAILED", `could not read MediaRecorder's output: ${err instanceof Error ? err.message : String(err)}`));
+    };
+    // Matroska/WebM (Chromium, Firefox): our live reader hands each frame over
+    // as its block arrives. MP4 (Safari): mediabunny reads the fragments.
+    const webm = mimeType.startsWith("video/mp4") ? undefined : this.#webmReader(startedAtUs, callbacks);
+    // Blobs are read in order; stop() waits for the last one.
+    let chain = Promise.resolve();
     recorder.ondataavailable = (event: BlobEvent) => {
-      void event.data.arrayBuffer().then((buf) => {
-        if (!this.#stopped && buf.byteLength > 0) controller.enqueue(new Uint8Array(buf));
-      });
+      chain = chain
+        .then(() => event.data.arrayBuffer())
+        .then((buf) => {
+          if (buf.byteLength === 0 || this.#failed) return;
+          if (webm) webm.push(new Uint8Array(buf));
+          else controller.enqueue(new Uint8Array(buf));
+        })
+        .catch(fail);
     };
-    recorder.onstop = () => {
-      try {
-        controller.close();
-      } catch {
-        // already closed
-      }
-    };
-    recorder.onerror = () => callbacks.onError(new BroadcastError("ENCODER_FAILED", "the browser's MediaRecorder stopped"));
-    recorder.start(100);
-    void this.#demux(stream, startedAtUs, callbacks, audio !== undefined).catch((err: unknown) => {
-      if (!this.#stopped) callbacks.onError(new BroadcastError("ENCODER_FAILED", `could not read MediaRecorder's output: ${err instanceof Error ? err.message : String(err)}`));
+    this.#ended = new Promise<void>((resolve) => {
+      recorder.onstop = () => {
+        void chain.then(() => {
+          try {
+            controller.close();
+          } catch {
+            // already closed
+          }
+          resolve();
+        });
+      };
     });
+    recorder.onerror = () => callbacks.onError(new BroadcastError("ENCODER_FAILED", "the browser's MediaRecorder stopped"));
+    // A short timeslice: MediaRecorder hands over what it has every 40 ms.
+    recorder.start(40);
+    if (!webm) this.#demuxed = this.#demux(stream, startedAtUs, callbacks, audio !== undefined).catch(fail);
   }
 
-  stop(): void {
-    this.#stopped = true;
+  /**
+   * Stops recording and resolves once every frame recorded until now has
+   * been handed over (the recorder's last blob included): nothing captured
+   * before stop() is lost.
+   */
+  async stop(): Promise<void> {
     if (this.#recorder?.state === "recording") this.#recorder.stop();
+    await Promise.race([this.#ended, new Promise((r) => setTimeout(r, 3000))]);
+    await Promise.race([this.#demuxed, new Promise((r) => setTimeout(r, 3000))]);
+  }
+
+  /** A WebmLiveDemuxer whose H.264 track becomes onConfig/onChunk (avcC from CodecPrivate or the first keyframe's in-band SPS/PPS). */
+  #webmReader(startedAtUs: number, callbacks: RecorderVideoCallbacks): WebmLiveDemuxer {
+    let videoTrack: WebmTrack | undefined;
+    let sentConfig = false;
+    return new WebmLiveDemuxer({
+      onTrack: (t) => {
+        if (videoTrack || !t.codecId.startsWith("V_MPEG4/ISO/AVC")) return;
+        videoTrack = t;
+        if (t.codecPrivate && t.codecPrivate[0] === 1 && t.codecPrivate.length >= 4) {
+          const p = t.codecPrivate;
+          const codec = `avc1.${[p[1]!, p[2]!, p[3]!].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+          callbacks.onConfig({ codec, description: p, width: t.width ?? 0, height: t.height ?? 0 });
+          sentConfig = true;
+        }
+      },
+      onFrame: (f) => {
+        if (!videoTrack || f.track !== videoTrack.number) return;
+        let data = f.data;
+        if (isAnnexB(data)) {
+          const units = splitAnnexB(data);
+          if (!sentConfig) {
+            const sps = units.find((u) => (u[0]! & 0x1f) === 7);
+            const pps = units.find((u) => (u[0]! & 0x1f) === 8);
+            if (!sps || !pps) return; // wait for a keyframe with parameter sets
+            const codec = `avc1.${[sps[1]!, sps[2]!, sps[3]!].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+            callbacks.onConfig({ codec, description: buildAvcC(sps, pps), width: videoTrack.width ?? 0, height: videoTrack.height ?? 0 });
+            sentConfig = true;
+          }
+          data = toAvcc(units);
+        }
+        if (!sentConfig) return;
+        callbacks.onChunk({ data, timestampUs: startedAtUs + Math.round(f.timestampMs * 1000), key: f.key });
+      },
+    });
   }
 
   async #demux(stream: ReadableStream<Uint8Array>, startedAtUs: number, callbacks: RecorderVideoCallbacks, withAudio: boolean): Promise<void> {
@@ -103,8 +167,8 @@ export class RecorderVideo {
       sentConfig = true;
     }
     const sink = new EncodedPacketSink(track);
+    // Until the recording ends (the stream closes after stop()'s last blob).
     for await (const packet of sink.packets()) {
-      if (this.#stopped) break;
       let data = packet.data;
       if (isAnnexB(data)) {
         // Chromium's MediaRecorder writes Annex B with in-band SPS/PPS and no
@@ -137,7 +201,6 @@ export class RecorderVideo {
     const bytes = ArrayBuffer.isView(description) ? new Uint8Array(description.buffer, description.byteOffset, description.byteLength) : new Uint8Array(description);
     callbacks.onAudioConfig?.({ codec: config.codec, description: bytes.slice(), sampleRate: config.sampleRate, channels: config.numberOfChannels });
     for await (const packet of new EncodedPacketSink(track).packets()) {
-      if (this.#stopped) break;
       callbacks.onAudioChunk?.({ data: packet.data, timestampUs: startedAtUs + Math.round(packet.timestamp * 1e6) });
     }
   }
