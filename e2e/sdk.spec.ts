@@ -10,6 +10,7 @@ import { describeStream, streamProblems } from "../server/testing/checks.js";
 import { fakeMediaArgs, syntheticMediaScript } from "../server/testing/browser.js";
 import { CHROMIUM_ARGS } from "../test/support/browser.js";
 import { launchCdpTab } from "./cdp-tab.js";
+import { flipLatencies, flippingCanvasSource, median, startDecodingIngest } from "./glass.js";
 import { expect, startServe, test } from "./fixtures.js";
 import type { Page } from "@playwright/test";
 
@@ -194,9 +195,46 @@ test("MediaRecorder fallback when VideoEncoder is missing: still H.264 + AAC tha
   expect(probe.audio?.codecName).toBe("aac");
   expect(probe.counts.video).toBeGreaterThan(100);
   expect(probe.counts.audio).toBeGreaterThan(150);
+  // Nothing lost at stop: the last video frame within 100 ms of the last audio frame.
+  const report = await analyzeRecording(file!);
+  expect(Math.abs(report.audioMinusVideoS!), describeStream(report)).toBeLessThanOrEqual(0.1 + 1 / 30);
   // It plays: ffmpeg decodes every frame without an error.
   const { execFile } = await import("node:child_process");
   const { promisify } = await import("node:util");
   const { stderr } = await promisify(execFile)("ffmpeg", ["-v", "error", "-i", file!, "-f", "null", "-"]);
   expect(stderr.trim()).toBe("");
+});
+
+test("MediaRecorder fallback: each frame reaches the ingest as it is recorded (video glass-to-ingest median <= 300 ms)", async ({ chromiumBrowser, bridge }) => {
+  test.setTimeout(90_000);
+  const ingest = await startDecodingIngest();
+  const context = await chromiumBrowser.newContext();
+  await context.addInitScript(() => {
+    delete (window as unknown as { VideoEncoder?: unknown }).VideoEncoder;
+  });
+  const page = await context.newPage();
+  try {
+    await page.goto(bridge.url);
+    await page.waitForFunction(() => "harness" in window);
+    await page.evaluate(flippingCanvasSource, 700);
+    const started = await page.evaluate((url) => {
+      const canvas = (window as unknown as { __glassCanvas: HTMLCanvasElement }).__glassCanvas;
+      return (window as unknown as { harness: { start(o: unknown): Promise<string> } }).harness.start({ destinations: [{ id: "glass", url, key: "glass" }], source: { kind: "canvas", canvas } });
+    }, ingest.rtmpUrl);
+    expect(["starting", "live"]).toContain(started);
+    await expect.poll(() => page.evaluate(() => (window as unknown as { harness: { state(): string } }).harness.state()), { timeout: 20_000 }).toBe("live");
+    await page.waitForTimeout(12_000);
+    const flips = await page.evaluate(() => (window as unknown as { __flips: Array<{ atMs: number; white: boolean }> }).__flips);
+    expect(await page.evaluate(() => (window as unknown as { harness: { stats(): { videoEncoder?: string } } }).harness.stats().videoEncoder)).toBe("mediarecorder");
+    await page.evaluate(() => (window as unknown as { harness: { stop(): Promise<string> } }).harness.stop());
+    // Flips from the first one the ingest could see (the stream starts at a keyframe).
+    const firstSeen = ingest.changes[0]?.atMs ?? Infinity;
+    const latencies = flipLatencies(flips.filter((f) => f.atMs >= firstSeen - 3000), ingest.changes).slice(1);
+    console.log(`MediaRecorder glass-to-ingest, ms: ${latencies.map((l) => Math.round(l)).join(" ")}; median ${Math.round(median(latencies))}`);
+    expect(latencies.length).toBeGreaterThanOrEqual(8);
+    expect(median(latencies)).toBeLessThanOrEqual(300);
+  } finally {
+    await context.close();
+    await ingest.stop();
+  }
 });
