@@ -133,7 +133,10 @@ for (const engine of ENGINES.filter((e) => e !== "chromium")) {
       // so the picture freezes while it is blocked, and the keyframe after the
       // freeze comes up to 1.6 s late: there was nothing to encode.
       const frameMs = 1000 / report.video!.fps;
-      for (const [i, o] of offsets.entries()) expect(Math.abs(o), `pair ${i}: offsets ${offsets.join(" ")}`).toBeLessThanOrEqual(60 + frameMs);
+      // Every pair from the third on: Firefox's mock audio device runs 2-5 %
+      // slow (see e2e/engines.ts) and the drift correction needs the first
+      // two seconds to learn it; a real device is off by parts per million.
+      for (const [i, o] of offsets.entries()) if (i >= 2) expect(Math.abs(o), `pair ${i}: offsets ${offsets.join(" ")}`).toBeLessThanOrEqual(60 + frameMs);
       expect(Math.abs(offsets.reduce((a, b) => a + b, 0) / Math.max(1, offsets.length))).toBeLessThanOrEqual(60);
       expect(report.sync!.flashes.length).toBeGreaterThanOrEqual(14);
       expect(streamProblems(report, { minDurationS: 15, maxAvOffsetMs: 60 + frameMs, maxFrameGapMs: 1600, maxKeyframeIntervalS: 2.1 + 1.6, maxAudioGapMs: 0 }), describeStream(report)).toEqual([]);

@@ -11,5 +11,9 @@ test("Chromium plays the generated clip: the flashes and beeps arrive and line u
   await goLiveFor(page, goliveBridge.url, stream, 8000);
   expect(await page.evaluate(() => "__goliveSyntheticMedia" in window)).toBe(false);
   // A short run: the clip's ~1 % video drift against audio stays small.
-  await expect(stream).toBeValidStream({ fps: { min: 25 }, minDurationS: 7, maxAvOffsetMs: 100 });
+  // Chromium's file-fed fake microphone leaves ~2.4 ms of near-silence each
+  // time it loops the clip (every 2 s; the same on main before the capture
+  // rewrite): seen as 2 or 3 one-millisecond windows depending on where they
+  // fall, hence 3 ms.
+  await expect(stream).toBeValidStream({ fps: { min: 25 }, minDurationS: 7, maxAvOffsetMs: 100, maxAudioDropoutMs: 3 });
 });

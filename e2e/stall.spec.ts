@@ -30,7 +30,7 @@ test("main thread blocked 400 ms, then 1500 ms: every flash's beep within 60 ms,
   try {
     await page.goto(bridge.url);
     await page.waitForFunction(() => "harness" in window);
-    await page.evaluate((url) => (window as unknown as { harness: Harness }).harness.start({ destinations: [{ id: "nginx", url, key: "stall" }] }), nginx.rtmpUrl());
+    await page.evaluate((url) => (window as unknown as { harness: Harness }).harness.start({ destinations: [{ id: "nginx", url, key: "stall-chromium" }] }), nginx.rtmpUrl());
     await expect.poll(() => page.evaluate(() => (window as unknown as { harness: Harness }).harness.state()), { timeout: 20_000 }).toBe("live");
     await page.waitForTimeout(4500);
     await block(400);
@@ -41,7 +41,7 @@ test("main thread blocked 400 ms, then 1500 ms: every flash's beep within 60 ms,
   } finally {
     await context.close();
   }
-  const files = (await readdir(nginx.recordDir)).filter((f) => f.startsWith("stall-"));
+  const files = (await readdir(nginx.recordDir)).filter((f) => f.startsWith("stall-chromium-"));
   expect(files).toHaveLength(1);
   const report = await analyzeRecording(join(nginx.recordDir, files[0]!), { sync: true });
   const offsets = report.sync!.offsetsMs;

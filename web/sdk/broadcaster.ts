@@ -96,9 +96,10 @@ export interface BroadcastStats {
   /**
    * Audio-worklet capture: how far the audio device's clock is from the
    * capture clock, parts per million, as currently corrected (positive: the
-   * audio clock runs slow and samples are added), and the net frames added.
+   * audio clock runs slow and samples are added), the net frames added, and
+   * the frames of silence put where samples were lost.
    */
-  audioClock?: { driftPpm: number; correctionFrames: number };
+  audioClock?: { driftPpm: number; correctionFrames: number; silenceFrames: number };
 }
 
 /** A preset name or explicit settings, as VideoQuality. */
@@ -358,7 +359,7 @@ export class Broadcaster extends EventTarget {
       destinations,
       ...(support?.audio && { audioEncoder: this.#audio?.kind ?? support.audio.encoder, audioCapture: support.audio.capture }),
       ...(support && { videoEncoder: support.video.encoder, videoCapture: this.#videoCapture?.method ?? support.video.capture }),
-      ...(this.#audioCapture && { audioClock: { driftPpm: this.#audioCapture.clockDriftPpm, correctionFrames: this.#audioCapture.correctionFrames } }),
+      ...(this.#audioCapture && { audioClock: { driftPpm: this.#audioCapture.clockDriftPpm, correctionFrames: this.#audioCapture.correctionFrames, silenceFrames: this.#audioCapture.silenceFrames } }),
     };
   }
 
