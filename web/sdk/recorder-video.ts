@@ -120,35 +120,19 @@ export class RecorderVideo {
   /** A WebmLiveDemuxer whose H.264 track becomes onConfig/onChunk (avcC from CodecPrivate or the first keyframe's in-band SPS/PPS). */
   #webmReader(startedAtUs: number, callbacks: RecorderVideoCallbacks): WebmLiveDemuxer {
     let videoTrack: WebmTrack | undefined;
-    let sentConfig = false;
+    let h264: H264Frames | undefined;
     return new WebmLiveDemuxer({
       onTrack: (t) => {
         if (videoTrack || !t.codecId.startsWith("V_MPEG4/ISO/AVC")) return;
         videoTrack = t;
-        if (t.codecPrivate && t.codecPrivate[0] === 1 && t.codecPrivate.length >= 4) {
-          const p = t.codecPrivate;
-          const codec = `avc1.${[p[1]!, p[2]!, p[3]!].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-          callbacks.onConfig({ codec, description: p, width: t.width ?? 0, height: t.height ?? 0 });
-          sentConfig = true;
-        }
+        h264 = new H264Frames(callbacks, t.width ?? 0, t.height ?? 0);
+        const p = t.codecPrivate;
+        if (p && p[0] === 1 && p.length >= 4) h264.configure(avcCodecString(p.subarray(1, 4)), p);
       },
       onFrame: (f) => {
         if (!videoTrack || f.track !== videoTrack.number) return;
-        let data = f.data;
-        if (isAnnexB(data)) {
-          const units = splitAnnexB(data);
-          if (!sentConfig) {
-            const sps = units.find((u) => (u[0]! & 0x1f) === 7);
-            const pps = units.find((u) => (u[0]! & 0x1f) === 8);
-            if (!sps || !pps) return; // wait for a keyframe with parameter sets
-            const codec = `avc1.${[sps[1]!, sps[2]!, sps[3]!].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-            callbacks.onConfig({ codec, description: buildAvcC(sps, pps), width: videoTrack.width ?? 0, height: videoTrack.height ?? 0 });
-            sentConfig = true;
-          }
-          data = toAvcc(units);
-        }
-        if (!sentConfig) return;
-        callbacks.onChunk({ data, timestampUs: startedAtUs + Math.round(f.timestampMs * 1000), key: f.key });
+        const data = h264?.frame(f.data);
+        if (data) callbacks.onChunk({ data, timestampUs: startedAtUs + Math.round(f.timestampMs * 1000), key: f.key });
       },
     });
   }
@@ -160,33 +144,16 @@ export class RecorderVideo {
     const audio = withAudio ? this.#demuxAudio(input, startedAtUs, callbacks) : Promise.resolve();
     const config = await track.getDecoderConfig();
     const description = config?.description;
-    let sentConfig = false;
+    const h264 = new H264Frames(callbacks, track.displayWidth, track.displayHeight);
     if (config && description) {
-      const bytes = description instanceof ArrayBuffer ? new Uint8Array(description) : new Uint8Array((description as ArrayBufferView).buffer, (description as ArrayBufferView).byteOffset, (description as ArrayBufferView).byteLength);
-      callbacks.onConfig({ codec: config.codec, description: bytes.slice(), width: track.displayWidth, height: track.displayHeight });
-      sentConfig = true;
+      const bytes = ArrayBuffer.isView(description) ? new Uint8Array(description.buffer, description.byteOffset, description.byteLength) : new Uint8Array(description);
+      h264.configure(config.codec, bytes.slice());
     }
-    const sink = new EncodedPacketSink(track);
     // Until the recording ends (the stream closes after stop()'s last blob).
-    for await (const packet of sink.packets()) {
-      let data = packet.data;
-      if (isAnnexB(data)) {
-        // Chromium's MediaRecorder writes Annex B with in-band SPS/PPS and no
-        // CodecPrivate: build the avcC from the first keyframe's parameter sets.
-        const units = splitAnnexB(data);
-        if (!sentConfig) {
-          const sps = units.find((u) => (u[0]! & 0x1f) === 7);
-          const pps = units.find((u) => (u[0]! & 0x1f) === 8);
-          if (!sps || !pps) continue; // wait for a keyframe with parameter sets
-          const avcC = buildAvcC(sps, pps);
-          const codec = `avc1.${[sps[1]!, sps[2]!, sps[3]!].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
-          callbacks.onConfig({ codec, description: avcC, width: track.displayWidth, height: track.displayHeight });
-          sentConfig = true;
-        }
-        data = toAvcc(units);
-      }
-      if (!sentConfig) throw new Error("the recording has no H.264 decoder configuration");
-      callbacks.onChunk({ data, timestampUs: startedAtUs + Math.round(packet.timestamp * 1e6), key: packet.type === "key" });
+    for await (const packet of new EncodedPacketSink(track).packets()) {
+      const data = h264.frame(packet.data);
+      if (!data && !isAnnexB(packet.data)) throw new Error("the recording has no H.264 decoder configuration");
+      if (data) callbacks.onChunk({ data, timestampUs: startedAtUs + Math.round(packet.timestamp * 1e6), key: packet.type === "key" });
     }
     await audio;
   }
@@ -203,5 +170,47 @@ export class RecorderVideo {
     for await (const packet of new EncodedPacketSink(track).packets()) {
       callbacks.onAudioChunk?.({ data: packet.data, timestampUs: startedAtUs + Math.round(packet.timestamp * 1e6) });
     }
+  }
+}
+
+/** "avc1.PPCCLL" from profile_idc, the constraint flags and level_idc. */
+function avcCodecString(profileCompatLevel: Uint8Array): string {
+  return `avc1.${Array.from(profileCompatLevel, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/**
+ * Recorded H.264 frames as the WebCodecs path makes them (avcC +
+ * length-prefixed NAL units): frames in Annex B (Chromium's MediaRecorder
+ * writes start codes, in-band SPS/PPS and no CodecPrivate) are re-framed, and
+ * the avcC is built from the first keyframe's parameter sets.
+ */
+class H264Frames {
+  readonly #callbacks: RecorderVideoCallbacks;
+  readonly #width: number;
+  readonly #height: number;
+  #configured = false;
+
+  constructor(callbacks: RecorderVideoCallbacks, width: number, height: number) {
+    this.#callbacks = callbacks;
+    this.#width = width;
+    this.#height = height;
+  }
+
+  configure(codec: string, description: Uint8Array): void {
+    this.#callbacks.onConfig({ codec, description, width: this.#width, height: this.#height });
+    this.#configured = true;
+  }
+
+  /** The frame in AVCC; undefined while no configuration is known (frames before the first keyframe with SPS/PPS). */
+  frame(data: Uint8Array): Uint8Array | undefined {
+    if (!isAnnexB(data)) return this.#configured ? data : undefined;
+    const units = splitAnnexB(data);
+    if (!this.#configured) {
+      const sps = units.find((u) => (u[0]! & 0x1f) === 7);
+      const pps = units.find((u) => (u[0]! & 0x1f) === 8);
+      if (!sps || !pps || sps.length < 4) return undefined;
+      this.configure(avcCodecString(sps.subarray(1, 4)), buildAvcC(sps, pps));
+    }
+    return toAvcc(units);
   }
 }
