@@ -99,7 +99,8 @@ export async function launchCdpTab(args: readonly string[]): Promise<CdpTab> {
       chrome.kill("SIGTERM");
       await Promise.race([exited, sleep(5000)]);
       if (chrome.exitCode === null) chrome.kill("SIGKILL");
-      await rm(profile, { recursive: true, force: true });
+      // Chromium's helper processes can still be writing the profile for a moment after the browser exits.
+      await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     },
   };
 }
