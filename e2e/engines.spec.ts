@@ -10,6 +10,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { analyzeRecording } from "../server/testing/analyze.js";
+import { syncPairs, videoFreezes } from "./sync-pairs.js";
 import { syntheticMediaScript } from "../server/testing/browser.js";
 import { describeStream, streamProblems } from "../server/testing/checks.js";
 import { ENGINES, openEngine, waitFor, type EngineName, type EnginePage } from "./engines.js";
@@ -137,8 +138,16 @@ for (const engine of ENGINES.filter((e) => e !== "chromium")) {
       // device runs 2-5 % slow (see e2e/engines.ts) and the drift correction
       // needs the first two seconds to learn it.
       const frameMs = 1000 / report.video!.fps;
-      const before = [...offsets.slice(2, 5)].sort((x, y) => x - y)[1] ?? 0;
-      for (const [i, o] of offsets.entries()) if (i >= 2) expect(Math.abs(o - before), `pair ${i} against ${before} before the stalls: offsets ${offsets.join(" ")}`).toBeLessThanOrEqual(60 + frameMs);
+      // Pairs around the stalls are left out (e2e/sync-pairs.ts): seen, one
+      // flash 428 ms late in Firefox, whose frames are taken on the main thread.
+      const file = await recordingOf(nginx.recordDir, key);
+      const freezes = await videoFreezes(file);
+      expect(freezes.length, `video freezes ${JSON.stringify(freezes)}`).toBeGreaterThanOrEqual(1);
+      const { all: pairs, clear: clearAll } = syncPairs(report, freezes);
+      const clear = clearAll.filter((p) => p.flash >= pairs[2]!.flash);
+      const before = [...clear.slice(0, 3).map((p) => p.offsetMs)].sort((x, y) => x - y)[1] ?? 0;
+      expect(clear.length, JSON.stringify(pairs)).toBeGreaterThanOrEqual(8);
+      for (const p of clear) expect(Math.abs(p.offsetMs - before), `flash at ${p.flash.toFixed(2)} s against ${before} ms before the stalls: ${JSON.stringify(pairs)}`).toBeLessThanOrEqual(60 + frameMs);
       expect(report.sync!.flashes.length).toBeGreaterThanOrEqual(14);
       // The decoded sound may dip for a few ms (seen: 5 ms in WebKitGTK, once
       // in four runs): these engines' MediaStream audio can run short while

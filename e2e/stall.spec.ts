@@ -9,6 +9,7 @@ import { analyzeRecording } from "../server/testing/analyze.js";
 import { syntheticMediaScript } from "../server/testing/browser.js";
 import { describeStream, streamProblems } from "../server/testing/checks.js";
 import { expect, test } from "./fixtures.js";
+import { syncPairs, videoFreezes } from "./sync-pairs.js";
 
 interface Harness {
   start(o: unknown): Promise<string>;
@@ -46,9 +47,12 @@ test("main thread blocked 400 ms, then 1500 ms: every flash's beep within 60 ms,
   const report = await analyzeRecording(join(nginx.recordDir, files[0]!), { sync: true });
   const offsets = report.sync!.offsetsMs;
   console.log(`stall: ${describeStream(report)}; offsets ${offsets.join(" ")}`);
-  // Every pair, not just medians: a stall must not move a single one.
-  for (const [i, o] of offsets.entries()) expect(Math.abs(o), `pair ${i}: offsets ${offsets.join(" ")}`).toBeLessThanOrEqual(60);
-  expect(report.sync!.flashes.length).toBeGreaterThanOrEqual(14);
+  // Every pair, not just medians, except those the source itself spoiled: the
+  // synthetic camera is drawn on the main thread, so a flash due during a
+  // stall is drawn late or not at all (e2e/sync-pairs.ts).
+  const { all, clear } = syncPairs(report, await videoFreezes(join(nginx.recordDir, files[0]!)));
+  expect(clear.length, JSON.stringify(all)).toBeGreaterThanOrEqual(12);
+  for (const p of clear) expect(Math.abs(p.offsetMs), `flash at ${p.flash.toFixed(2)} s: ${JSON.stringify(all)}`).toBeLessThanOrEqual(60);
   // The synthetic camera is drawn on the page's main thread, so it gives no
   // frames while the page is blocked (a real camera would): a 1.5 s freeze is
   // the source's. The sound comes from the audio thread and must have no hole.
