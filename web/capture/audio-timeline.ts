@@ -18,6 +18,7 @@
  * capture clock: DriftCorrector resamples away the difference between the
  * audio device's clock and the system's.
  */
+import { ClockOffsetEstimator } from "./clock.js";
 
 /** What the worklet posts. */
 export interface RawAudioBlock {
@@ -45,17 +46,14 @@ export interface AudioTimelineOptions {
   anchorBlocks?: number;
   /** Longest hole filled with silence, frames (default: 2 s). */
   maxGapFrames?: number;
-  /** Blocks held while the anchor is measured, at most (default 256). */
-  maxHeldBlocks?: number;
 }
 
 export class AudioTimeline {
   readonly #sampleRate: number;
   readonly #channels: number;
-  readonly #anchorBlocks: number;
   readonly #maxGapFrames: number;
-  readonly #maxHeld: number;
-  #seen = 0;
+  readonly #anchor: ClockOffsetEstimator;
+  /** Capture-clock µs of context frame 0 (Infinity until the anchor is known). */
   #anchorUs = Number.POSITIVE_INFINITY;
   #held: Array<{ block: RawAudioBlock; arrivalUs: number }> = [];
   /** Input frame after the last block taken; undefined before the first. */
@@ -68,16 +66,15 @@ export class AudioTimeline {
   constructor(options: AudioTimelineOptions) {
     this.#sampleRate = options.sampleRate;
     this.#channels = options.channels;
-    this.#anchorBlocks = options.anchorBlocks ?? 16;
+    this.#anchor = new ClockOffsetEstimator(options.anchorBlocks ?? 16);
     this.#maxGapFrames = options.maxGapFrames ?? options.sampleRate * 2;
-    this.#maxHeld = options.maxHeldBlocks ?? 256;
     if (!(this.#sampleRate > 0) || !Number.isInteger(this.#channels) || this.#channels < 1) throw new RangeError("AudioTimeline needs a positive sample rate and channel count");
     this.#drift = new DriftCorrector(this.#sampleRate, this.#channels);
   }
 
   /** Capture-clock µs of context frame 0, once known. */
   get anchorUs(): number | undefined {
-    return this.#seen >= this.#anchorBlocks ? this.#anchorUs : undefined;
+    return this.#anchor.offsetUs;
   }
 
   /** Silence inserted into holes so far, frames. */
@@ -98,12 +95,11 @@ export class AudioTimeline {
   /** Takes one block that arrived at `arrivalUs`; returns the blocks now stamped, in order. */
   push(block: RawAudioBlock, arrivalUs: number): PcmBlock[] {
     if (block.frames <= 0) return [];
-    if (this.#seen < this.#anchorBlocks) {
-      this.#seen++;
-      this.#anchorUs = Math.min(this.#anchorUs, arrivalUs - this.#frameUs(block.startFrame + block.frames));
+    if (this.#anchor.offsetUs === undefined) {
+      const anchor = this.#anchor.observe(arrivalUs, this.#frameUs(block.startFrame + block.frames));
       this.#held.push({ block, arrivalUs });
-      if (this.#held.length > this.#maxHeld) this.#held.shift();
-      if (this.#seen < this.#anchorBlocks) return [];
+      if (anchor === undefined) return [];
+      this.#anchorUs = anchor;
       const held = this.#held;
       this.#held = [];
       const out: PcmBlock[] = [];

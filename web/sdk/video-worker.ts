@@ -11,6 +11,7 @@
  * When the encoder falls behind, frames are dropped here rather than queued.
  */
 /// <reference lib="webworker" />
+import { captureClockUs, ClockOffsetEstimator } from "../capture/clock.js";
 import { avcCForKeyframe } from "./annexb.js";
 import { KEYFRAME_INTERVAL_US } from "./presets.js";
 import type { VideoWorkerIn, VideoWorkerOut } from "./video-messages.js";
@@ -34,12 +35,11 @@ let canvas: OffscreenCanvas | undefined;
  */
 let clockOffsetUs: number | undefined;
 /**
- * The offset is the smallest (arrival - timestamp) over the first frames:
+ * The offset is the smallest (arrival - timestamp) over the first 10 frames:
  * the first one alone carries start-up delay. Chunks wait until it is known.
  */
 const OFFSET_FRAMES = 10;
-let offsetSamples = 0;
-let offsetMin = Number.POSITIVE_INFINITY;
+let offset = new ClockOffsetEstimator(OFFSET_FRAMES);
 let held: Array<Extract<VideoWorkerOut, { type: "chunk" }>> = [];
 
 function sendChunk(chunk: Extract<VideoWorkerOut, { type: "chunk" }>): void {
@@ -48,10 +48,6 @@ function sendChunk(chunk: Extract<VideoWorkerOut, { type: "chunk" }>): void {
     return;
   }
   post({ ...chunk, timestampUs: chunk.timestampUs + clockOffsetUs }, [chunk.data]);
-}
-
-function wallUs(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
 function post(message: VideoWorkerOut, transfer: Transferable[] = []): void {
@@ -123,17 +119,15 @@ function detachSource(): void {
 function newSource(): void {
   detachSource();
   clockOffsetUs = undefined;
-  offsetSamples = 0;
-  offsetMin = Number.POSITIVE_INFINITY;
+  offset = new ClockOffsetEstimator(OFFSET_FRAMES);
   forceKey = true;
 }
 
 /** Encodes (or drops) one frame of source `r` (undefined: pushed); false once that source is gone. */
 function encodeFrame(frame: VideoFrame, r: ReadableStreamDefaultReader<VideoFrame> | undefined): boolean {
   if (clockOffsetUs === undefined) {
-    offsetMin = Math.min(offsetMin, wallUs() - frame.timestamp);
-    if (++offsetSamples >= OFFSET_FRAMES) {
-      clockOffsetUs = offsetMin;
+    clockOffsetUs = offset.observe(captureClockUs(), frame.timestamp);
+    if (clockOffsetUs !== undefined) {
       const waiting = held;
       held = [];
       for (const c of waiting) sendChunk(c);
