@@ -18,8 +18,6 @@ import { expect, test } from "./fixtures.js";
 
 /** What each engine is expected to use here (Broadcaster.probe() and the stats agree). */
 const EXPECTED_PATHS: Record<EngineName, { videoCapture: string; audioCapture: string; audioEncoder: string }> = {
-  // MediaStreamTrackProcessor; no AAC in Linux Chromium's WebCodecs.
-  chromium: { videoCapture: "track-processor", audioCapture: "track-processor", audioEncoder: "ffmpeg" },
   // No MediaStreamTrackProcessor anywhere; no AAC in WebCodecs.
   firefox: { videoCapture: "video-element", audioCapture: "audio-worklet", audioEncoder: "ffmpeg" },
   // No MediaStreamTrackProcessor (on the page or in workers); AAC in WebCodecs.
@@ -64,7 +62,7 @@ async function broadcast(page: EnginePage, rtmpUrl: string, key: string, seconds
  * e2e/sdk.spec.ts and e2e/widget.spec.ts already cover (fake camera 10 s,
  * A/V sync over 30 s, the widget through its UI).
  */
-for (const engine of ENGINES.filter((e) => e !== "chromium")) {
+for (const engine of ENGINES) {
   test.describe(engine, () => {
     test(`${engine}: the SDK goes live for 10 s from the engine's fake camera and microphone: H.264 + AAC 1280x720, >= 27 fps, keyframes <= 2.1 s, continuous audio`, async ({ bridge, nginx }) => {
       test.setTimeout(90_000);

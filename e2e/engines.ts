@@ -1,8 +1,7 @@
 /**
- * The three browser engines golive supports, as Debian packages them, behind
- * one small interface for the cross-engine tests:
+ * The browser engines besides Chromium that golive supports, as Debian
+ * packages them, behind one small interface for the cross-engine tests:
  *
- * - Chromium: Playwright with `executablePath` (fake camera/mic by flags).
  * - Firefox ESR: puppeteer-core over WebDriver BiDi (Playwright drives only
  *   its own patched Firefox). Prefs give a fake camera and microphone without
  *   a prompt, and a mock audio backend: headless on a machine with no sound
@@ -17,15 +16,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { chromium, type Browser as PwBrowser, type Page as PwPage } from "@playwright/test";
 import type { Browser as PpBrowser, Page as PpPage } from "puppeteer-core";
-import { CHROMIUM_ARGS } from "../test/support/browser.js";
-import { fakeMediaArgs } from "../server/testing/browser.js";
 import { freePort } from "../server/testing/ports.js";
 import { requireBinary } from "../server/testing/system.js";
 
-export type EngineName = "chromium" | "firefox" | "webkit";
-export const ENGINES: readonly EngineName[] = ["chromium", "firefox", "webkit"];
+/** The engines beyond Chromium (which e2e/sdk.spec.ts and e2e/widget.spec.ts drive through Playwright). */
+export type EngineName = "firefox" | "webkit";
+export const ENGINES: readonly EngineName[] = ["firefox", "webkit"];
 
 export interface EnginePage {
   readonly engine: EngineName;
@@ -43,8 +40,6 @@ export interface EnginePage {
 /** Launches `engine` with fake (or mock) camera and microphone and opens one page. */
 export async function openEngine(engine: EngineName): Promise<EnginePage> {
   switch (engine) {
-    case "chromium":
-      return openChromium();
     case "firefox":
       return openFirefox();
     case "webkit":
@@ -62,19 +57,6 @@ export async function waitFor<T>(page: EnginePage, expression: string, timeoutMs
     if (Date.now() > deadline) throw new Error(`${page.engine}: \`${expression}\` still ${JSON.stringify(last)} after ${timeoutMs} ms`);
     await sleep(200);
   }
-}
-
-async function openChromium(): Promise<EnginePage> {
-  const browser: PwBrowser = await chromium.launch({ executablePath: requireBinary("chromium"), headless: true, args: [...CHROMIUM_ARGS, ...fakeMediaArgs({ fps: 30 })] });
-  const page: PwPage = await browser.newPage();
-  return {
-    engine: "chromium",
-    goto: async (url) => void (await page.goto(url)),
-    evaluate: (expression) => page.evaluate(expression),
-    clickInShadow: (host, inner) => page.locator(host).locator(inner).click(),
-    version: () => Promise.resolve(`Chromium ${browser.version()}`),
-    close: () => browser.close(),
-  };
 }
 
 async function openFirefox(): Promise<EnginePage> {

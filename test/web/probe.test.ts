@@ -20,7 +20,6 @@ const NOTHING: EngineCapabilities = {
   audioEncoderAac: false,
   audioWorklet: false,
   webAssembly: false,
-  getUserMedia: false,
   webSocket: false,
 };
 
@@ -36,7 +35,6 @@ const CHROMIUM_LINUX: EngineCapabilities = {
   audioEncoderAac: false,
   audioWorklet: true,
   webAssembly: true,
-  getUserMedia: true,
   webSocket: true,
 };
 
@@ -52,7 +50,6 @@ const FIREFOX: EngineCapabilities = {
   audioEncoderAac: false,
   audioWorklet: true,
   webAssembly: true,
-  getUserMedia: true,
   webSocket: true,
 };
 
@@ -68,7 +65,6 @@ const WEBKIT: EngineCapabilities = {
   audioEncoderAac: true,
   audioWorklet: true,
   webAssembly: true,
-  getUserMedia: true,
   webSocket: true,
 };
 
@@ -84,7 +80,6 @@ const OLD_SAFARI: EngineCapabilities = {
   audioEncoderAac: false,
   audioWorklet: true,
   webAssembly: true,
-  getUserMedia: true,
   webSocket: true,
 };
 
@@ -149,7 +144,7 @@ describe("decideSupport", () => {
   });
 
   it("no VideoEncoder and no H.264 MediaRecorder: UNSUPPORTED_BROWSER, naming H.264", () => {
-    const caps: EngineCapabilities = { ...NOTHING, videoElementCapture: true, audioWorklet: true, webAssembly: true, getUserMedia: true, webSocket: true };
+    const caps: EngineCapabilities = { ...NOTHING, videoElementCapture: true, audioWorklet: true, webAssembly: true, webSocket: true };
     const support = decideSupport(caps);
     expect(support).toEqual({ canGoLive: false, code: "UNSUPPORTED_BROWSER", reason: expect.stringContaining("H.264") as unknown });
   });

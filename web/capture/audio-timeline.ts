@@ -328,13 +328,13 @@ function clamp(x: number, limit: number): number {
 
 /**
  * A PcmBlock as WebCodecs AudioData ("f32-planar") where the browser has
- * the constructor, else as an object with the part of AudioData the AAC
+ * the constructor and `asAudioData`, else as an object with the part of AudioData the AAC
  * encoders read (pcm.ts's AudioDataLike).
  */
-export function pcmAudioData(block: PcmBlock): AudioData | AudioDataShape {
+export function pcmAudioData(block: PcmBlock, asAudioData = true): AudioData | AudioDataShape {
   const frames = block.planes[0]?.length ?? 0;
   const channels = block.planes.length;
-  if (typeof AudioData !== "undefined") {
+  if (asAudioData && typeof AudioData !== "undefined") {
     const joined = new Float32Array(frames * channels);
     block.planes.forEach((p, ch) => joined.set(p, ch * frames));
     return new AudioData({ format: "f32-planar", sampleRate: block.sampleRate, numberOfChannels: channels, numberOfFrames: frames, timestamp: block.timestampUs, data: joined });

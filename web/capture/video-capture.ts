@@ -102,7 +102,6 @@ const MAX_IN_FLIGHT = 3;
 interface FrameMetadata {
   presentationTime: number;
   presentedFrames: number;
-  mediaTime: number;
 }
 
 class VideoElementCapture implements VideoCapture {

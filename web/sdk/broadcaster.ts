@@ -490,7 +490,8 @@ export class Broadcaster extends EventTarget {
   #encodeAudio(block: PcmBlock): void {
     const encoder = this.#audio;
     if (!encoder) return;
-    const data = pcmAudioData(block);
+    // The ffmpeg.wasm path reads planes: no AudioData (and its copy) for it.
+    const data = pcmAudioData(block, encoder.kind === "webcodecs");
     try {
       if (block.discontinuity && encoder.kind === "ffmpeg") {
         // A hole too long to fill: the encoder starts a new timeline at this block.
@@ -544,10 +545,10 @@ export class Broadcaster extends EventTarget {
    */
   #releaseAudio(all: boolean): void {
     const held = this.#audioHeld;
+    const newest = held[held.length - 1]?.timestampUs ?? 0;
     let n = 0;
     while (n < held.length) {
       const frame = held[n]!;
-      const newest = held[held.length - 1]!.timestampUs;
       if (!all && frame.timestampUs > this.#lastVideoUs && newest - frame.timestampUs < AUDIO_HOLD_US) break;
       if (this.#transport?.sendFrame(frame, "audio")) this.#bytesThisSecond += frame.payload.byteLength + 16;
       n++;

@@ -31,8 +31,6 @@ export interface EngineCapabilities {
   audioWorklet: boolean;
   /** WebAssembly (for ffmpeg.wasm's AAC encoder). */
   webAssembly: boolean;
-  /** navigator.mediaDevices.getUserMedia exists (false on http:// pages other than localhost). */
-  getUserMedia: boolean;
   /** WebSocket exists. */
   webSocket: boolean;
 }
@@ -120,7 +118,6 @@ export async function gatherCapabilities(quality: VideoQuality): Promise<EngineC
     audioEncoderAac: (await findWebCodecsAacConfig({ sampleRate: 48000, channels: 2, bitrate: AUDIO_BITRATE })) !== null,
     audioWorklet: typeof AudioWorkletNode !== "undefined",
     webAssembly: typeof WebAssembly === "object" && typeof WebAssembly.instantiate === "function",
-    getUserMedia: typeof navigator !== "undefined" && typeof navigator.mediaDevices?.getUserMedia === "function",
     webSocket: typeof WebSocket !== "undefined",
   };
 }
