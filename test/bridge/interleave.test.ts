@@ -44,9 +44,15 @@ interface Written {
   ms: number;
 }
 
-/** The media tags (AVC NALUs, AAC raw) of the complete tags written so far; a tag still being written is left out. */
+/**
+ * The media tags (AVC NALUs, AAC raw) of the complete tags written so far; a tag still being written is left out.
+ * "accepted" names the recording before the file is opened, so a file not there yet has nothing written.
+ */
 async function written(file: string): Promise<Written[]> {
-  const b = await readFile(file);
+  const b = await readFile(file).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return Buffer.alloc(0);
+    throw e;
+  });
   const out: Written[] = [];
   let at = 13;
   while (at + 11 <= b.length) {
