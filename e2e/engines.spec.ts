@@ -19,7 +19,7 @@ import { expect, test } from "./fixtures.js";
 /** What each engine is expected to use here (Broadcaster.probe() and the stats agree). */
 const EXPECTED_PATHS: Record<EngineName, { videoCapture: string; audioCapture: string; audioEncoder: string }> = {
   // No MediaStreamTrackProcessor anywhere; no AAC in WebCodecs.
-  firefox: { videoCapture: "video-element", audioCapture: "audio-worklet", audioEncoder: "ffmpeg" },
+  firefox: { videoCapture: "video-element", audioCapture: "audio-worklet", audioEncoder: "wasm" },
   // No MediaStreamTrackProcessor (on the page or in workers); AAC in WebCodecs.
   webkit: { videoCapture: "video-element", audioCapture: "audio-worklet", audioEncoder: "webcodecs" },
 };

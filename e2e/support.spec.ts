@@ -71,11 +71,11 @@ test("no H.264 encoder: the widget says why and offers no Go live; probe() and s
   expect(existsSync(recordings) ? await readdir(recordings) : []).toEqual([]);
 });
 
-test("probe() where everything is there (Linux Chromium): WebCodecs H.264 and sound from track processors, AAC from ffmpeg.wasm", async ({ harnessPage }) => {
+test("probe() where everything is there (Linux Chromium): WebCodecs H.264 and sound from track processors, AAC from golive's wasm encoder", async ({ harnessPage }) => {
   expect(await harnessPage.evaluate(() => (window as unknown as { harness: { probe(): Promise<unknown> } }).harness.probe())).toEqual({
     canGoLive: true,
     video: { encoder: "webcodecs", capture: "track-processor" },
-    audio: { encoder: "ffmpeg", capture: "track-processor" },
+    audio: { encoder: "wasm", capture: "track-processor" },
   });
 });
 

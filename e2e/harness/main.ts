@@ -7,6 +7,7 @@ interface HarnessStart {
   destinations: Array<{ id: string; url: string; key?: string }>;
   quality?: PresetName;
   source?: BroadcastSource;
+  audioEncoder?: "auto" | "webcodecs" | "wasm" | "ffmpeg";
 }
 
 const events: Array<{ type: string; detail: unknown; at: number }> = [];
@@ -18,7 +19,7 @@ const harness = {
   capabilities: () => Broadcaster.capabilities(),
   probe: (quality?: PresetName) => Broadcaster.probe({ quality: quality ?? "720p30" }),
   async start(options: HarnessStart): Promise<string> {
-    broadcaster = new Broadcaster({ bridgeUrl: `ws://${location.host}/ingest`, quality: options.quality ?? "720p30" });
+    broadcaster = new Broadcaster({ bridgeUrl: `ws://${location.host}/ingest`, quality: options.quality ?? "720p30", ...(options.audioEncoder && { audioEncoder: options.audioEncoder }) });
     for (const type of ["statechange", "stats", "destination", "advice", "error"]) {
       broadcaster.addEventListener(type, (e) => {
         const detail: unknown = (e as CustomEvent).detail;

@@ -86,20 +86,28 @@ const OLD_SAFARI: EngineCapabilities = {
 const Q1080P60 = { width: 1920, height: 1080, framerate: 60, bitrate: 7_500_000 };
 
 describe("decideSupport", () => {
-  it("Linux Chromium 156: WebCodecs video and sound from track processors, ffmpeg.wasm AAC", () => {
+  it("Linux Chromium 156: WebCodecs video and sound from track processors, golive's wasm AAC", () => {
     expect(decideSupport(CHROMIUM_LINUX)).toEqual({
       canGoLive: true,
       video: { encoder: "webcodecs", capture: "track-processor" },
-      audio: { encoder: "ffmpeg", capture: "track-processor" },
+      audio: { encoder: "wasm", capture: "track-processor" },
     });
   });
 
-  it("Firefox 153 ESR: WebCodecs video from a <video> element, ffmpeg.wasm AAC from an AudioWorklet", () => {
+  it("Firefox 153 ESR: WebCodecs video from a <video> element, golive's wasm AAC from an AudioWorklet", () => {
     expect(decideSupport(FIREFOX)).toEqual({
       canGoLive: true,
       video: { encoder: "webcodecs", capture: "video-element" },
-      audio: { encoder: "ffmpeg", capture: "audio-worklet" },
+      audio: { encoder: "wasm", capture: "audio-worklet" },
     });
+  });
+
+  it("the application's audioEncoder choice: ffmpeg.wasm only when asked; WebCodecs asked for where it has no AAC is refused", () => {
+    expect(decideSupport(CHROMIUM_LINUX, true, undefined, "ffmpeg")).toMatchObject({ canGoLive: true, audio: { encoder: "ffmpeg" } });
+    expect(decideSupport(WEBKIT, true, undefined, "wasm")).toMatchObject({ canGoLive: true, audio: { encoder: "wasm" } });
+    expect(decideSupport(WEBKIT, true, undefined, "auto")).toMatchObject({ canGoLive: true, audio: { encoder: "webcodecs" } });
+    expect(decideSupport(CHROMIUM_LINUX, true, undefined, "webcodecs")).toMatchObject({ canGoLive: false, code: "AAC_UNSUPPORTED" });
+    expect(decideSupport({ ...CHROMIUM_LINUX, webAssembly: false }, true, undefined, "wasm")).toMatchObject({ canGoLive: false, code: "AAC_UNSUPPORTED" });
   });
 
   it("WebKitGTK 2.50 / Safari desktop without a worker track processor: WebCodecs video from a <video> element, WebCodecs AAC", () => {
@@ -134,12 +142,12 @@ describe("decideSupport", () => {
     });
   });
 
-  it("Chromium with VideoEncoder deleted and no MP4 recorder: MediaRecorder Matroska H.264, sound from ffmpeg.wasm and the track processor", () => {
+  it("Chromium with VideoEncoder deleted and no MP4 recorder: MediaRecorder Matroska H.264, sound from the wasm AAC encoder and the track processor", () => {
     const caps: EngineCapabilities = { ...CHROMIUM_LINUX, videoEncoder: false, videoEncoderH264: false, recorderH264Aac: undefined };
     expect(decideSupport(caps)).toEqual({
       canGoLive: true,
       video: { encoder: "mediarecorder", capture: "mediarecorder", mimeType: "video/x-matroska;codecs=avc1" },
-      audio: { encoder: "ffmpeg", capture: "track-processor" },
+      audio: { encoder: "wasm", capture: "track-processor" },
     });
   });
 

@@ -22,6 +22,10 @@ export const AacErrorCode = {
   UnsupportedInput: "AAC_UNSUPPORTED_INPUT",
   /** More PCM waits for ffmpeg.wasm than the backlog limit allows: encoding does not keep up. */
   Backlog: "AAC_BACKLOG",
+  /** golive's wasm AAC encoder (its worker or aac.wasm) could not be loaded. */
+  WasmLoad: "AAC_WASM_LOAD",
+  /** golive's wasm AAC encoder stopped (its worker died or the module trapped). */
+  WasmFailed: "AAC_WASM_FAILED",
   /** The platform's WebCodecs AudioEncoder reported an error. */
   WebCodecs: "AAC_WEBCODECS",
 } as const;

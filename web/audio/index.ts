@@ -1,8 +1,9 @@
 /**
  * AAC-LC for the browser SDK: WebCodecs' AudioEncoder where the platform has
- * AAC (Chrome on Windows, macOS, Android), else FFmpeg's AAC encoder in
- * ffmpeg.wasm, run on overlapping segments whose kept frames join without a
- * gap, repeat or click (segmenter.ts explains how).
+ * AAC (Chrome on Windows, macOS, Android; Safari), else golive's own
+ * encoder (AssemblyScript in a worker, frame by frame: wasm-aac.ts). On
+ * request, FFmpeg's AAC encoder in ffmpeg.wasm, run on overlapping segments
+ * whose kept frames join without a gap, repeat or click (segmenter.ts).
  *
  *   const enc = await createAacEncoder({ sampleRate: 48000, channels: 2, bitrate: 128000 },
  *     (chunk) => send(chunk), (err) => stop(err));
@@ -13,6 +14,7 @@
 import { AAC_SAMPLE_RATES, sampleRateIndex } from "./aac-config.js";
 import type { AudioDataLike } from "./pcm.js";
 import type { AacChunk } from "./segmented-encoder.js";
+import { AacEncoderError, AacErrorCode } from "./errors.js";
 import { findWebCodecsAacConfig, WebCodecsAacEncoder } from "./webcodecs-aac.js";
 
 export type { AacChunk } from "./segmented-encoder.js";
@@ -29,7 +31,15 @@ export interface AacEncoderConfig {
   channels: 1 | 2;
   /** Bits per second, e.g. 128000. */
   bitrate: number;
-  /** The ffmpeg.wasm path (used when WebCodecs has no AAC). */
+  /**
+   * Which encoder: "auto" (default) takes WebCodecs where it has AAC, else
+   * "wasm"; "webcodecs", "wasm" or "ffmpeg" insist on one (creation fails
+   * if it cannot run here).
+   */
+  encoder?: AacEncoderChoice;
+  /** The wasm path: where aac.wasm is served (default: bundled beside the SDK). */
+  wasm?: { wasmURL?: string };
+  /** The ffmpeg.wasm path (only when asked for with encoder: "ffmpeg"). */
   ffmpeg?: {
     /** URL of @ffmpeg/core's ffmpeg-core.js (ESM); default: the copy bundled with the app. */
     coreURL?: string;
@@ -46,10 +56,13 @@ export interface AacEncoderConfig {
   };
 }
 
+/** Which AAC encoder to use. */
+export type AacEncoderChoice = "auto" | "webcodecs" | "wasm" | "ffmpeg";
+
 /** An AAC-LC encoder: AudioData in, raw AAC frames out. */
 export interface AacEncoder {
-  /** Where AAC comes from: the platform's WebCodecs, or ffmpeg.wasm. */
-  readonly kind: "webcodecs" | "ffmpeg";
+  /** Where AAC comes from: the platform's WebCodecs, golive's wasm encoder, or ffmpeg.wasm. */
+  readonly kind: "webcodecs" | "wasm" | "ffmpeg";
   /** Codec string "mp4a.40.2" and the AudioSpecificConfig (2 bytes for LC). */
   readonly codec: string;
   readonly description: Uint8Array;
@@ -61,6 +74,8 @@ export interface AacEncoder {
    * rate. The caller still owns `data` and may close it when this returns.
    */
   encode(data: AudioDataLike): void;
+  /** Where the encoder keeps its own timeline (wasm): the next encode() starts a new one, after a hole. */
+  restartTimeline?(): void;
   /** Encodes what is buffered and resolves once its chunks have been delivered. */
   flush(): Promise<void>;
   /** Stops at once; pending audio is dropped. */
@@ -68,16 +83,24 @@ export interface AacEncoder {
 }
 
 /**
- * Creates an AAC encoder: WebCodecs when `AudioEncoder.isConfigSupported`
- * accepts "mp4a.40.2" with this config, else ffmpeg.wasm (loaded here, so a
- * core that cannot be fetched rejects now with AAC_FFMPEG_LOAD rather than
- * mid-stream). Throws TypeError for a config AAC cannot carry.
+ * Creates an AAC encoder (see AacEncoderConfig.encoder): by default
+ * WebCodecs when `AudioEncoder.isConfigSupported` accepts "mp4a.40.2" with
+ * this config, else golive's wasm encoder. The chosen encoder is loaded
+ * here, so one that cannot start rejects now (AAC_WASM_LOAD,
+ * AAC_FFMPEG_LOAD, AAC_WEBCODECS) rather than mid-stream. Throws TypeError
+ * for a config AAC cannot carry.
  */
 export async function createAacEncoder(config: AacEncoderConfig, onChunk: (c: AacChunk) => void, onError: (e: Error) => void): Promise<AacEncoder> {
   validateConfig(config);
-  const encoderConfig = await findWebCodecsAacConfig(config);
-  if (encoderConfig) return new WebCodecsAacEncoder(config, encoderConfig, onChunk, onError);
-  return createFfmpegAacEncoder(config, onChunk, onError);
+  const choice = config.encoder ?? "auto";
+  if (choice === "ffmpeg") return createFfmpegAacEncoder(config, onChunk, onError);
+  if (choice === "auto" || choice === "webcodecs") {
+    const encoderConfig = await findWebCodecsAacConfig(config);
+    if (encoderConfig) return new WebCodecsAacEncoder(config, encoderConfig, onChunk, onError);
+    if (choice === "webcodecs") throw new AacEncoderError(AacErrorCode.WebCodecs, "this browser's WebCodecs has no AAC encoder for this configuration");
+  }
+  const { WasmAacEncoder } = await import("./wasm-aac.js");
+  return WasmAacEncoder.create({ sampleRate: config.sampleRate, channels: config.channels, bitrate: config.bitrate, ...(config.wasm?.wasmURL && { wasmURL: config.wasm.wasmURL }) }, onChunk, onError);
 }
 
 /**

@@ -61,7 +61,16 @@ export interface BroadcasterOptions {
   quality?: PresetName | VideoQuality;
   /** AAC bitrate (default 128 kbit/s). */
   audioBitrate?: number;
-  /** Where ffmpeg.wasm's core is served (default: bundled with the app). */
+  /**
+   * Where AAC comes from: "auto" (default): WebCodecs where the browser has
+   * AAC, else golive's wasm encoder (40 KB, frame by frame); "webcodecs",
+   * "wasm" or "ffmpeg" (ffmpeg.wasm: a 32 MB download and ~0.5 s more
+   * latency) insist on one, and start() fails if it cannot run.
+   */
+  audioEncoder?: "auto" | "webcodecs" | "wasm" | "ffmpeg";
+  /** Where golive's aac.wasm is served (default: bundled with the SDK). */
+  aacWasmURL?: string;
+  /** Where ffmpeg.wasm's core is served (default: bundled with the app); only with audioEncoder "ffmpeg". */
   ffmpeg?: { coreURL?: string; wasmURL?: string };
 }
 
@@ -85,7 +94,7 @@ export interface BroadcastStats {
   queuedMs: number;
   /** The bridge's per-destination counters. */
   destinations: DestinationStats[];
-  /** "webcodecs", "ffmpeg" or "mediarecorder": where AAC comes from. */
+  /** "webcodecs", "wasm", "ffmpeg" or "mediarecorder": where AAC comes from. */
   audioEncoder?: string;
   /** "webcodecs" or "mediarecorder": where H.264 comes from. */
   videoEncoder?: string;
@@ -189,9 +198,9 @@ export class Broadcaster extends EventTarget {
    * `reason` to show the person. Decided by feature probes, never by the
    * user agent; start() runs the same probe and fails with that reason.
    */
-  static async probe(options: { quality?: PresetName | VideoQuality; audio?: boolean } = {}): Promise<BrowserSupport> {
+  static async probe(options: { quality?: PresetName | VideoQuality; audio?: boolean; audioEncoder?: BroadcasterOptions["audioEncoder"] } = {}): Promise<BrowserSupport> {
     const quality = resolveQuality(options.quality ?? "720p30");
-    return decideSupport(await gatherCapabilities(quality), options.audio ?? true, quality);
+    return decideSupport(await gatherCapabilities(quality), options.audio ?? true, quality, options.audioEncoder ?? "auto");
   }
 
   /** What the browser can do here (for UIs that offer choices). */
@@ -245,7 +254,7 @@ export class Broadcaster extends EventTarget {
       const videoTrack = stream.getVideoTracks()[0];
       const audioTrack = stream.getAudioTracks()[0];
       if (!videoTrack) throw new BroadcastError("NO_VIDEO", "the source has no video track");
-      const support = decideSupport(await gatherCapabilities(this.#quality), audioTrack !== undefined, this.#quality);
+      const support = decideSupport(await gatherCapabilities(this.#quality), audioTrack !== undefined, this.#quality, this.#opts.audioEncoder ?? "auto");
       if (!support.canGoLive) throw new BroadcastError(support.code, support.reason);
       this.#support = support;
       this.#checkNotStopped();
@@ -462,7 +471,14 @@ export class Broadcaster extends EventTarget {
     }
     const sampleRate = this.#audioCapture!.sampleRate;
     this.#audio = await createAacEncoder(
-      { sampleRate, channels, bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE, ...(this.#opts.ffmpeg && { ffmpeg: this.#opts.ffmpeg }) },
+      {
+        sampleRate,
+        channels,
+        bitrate: this.#opts.audioBitrate ?? AUDIO_BITRATE,
+        encoder: this.#opts.audioEncoder ?? "auto",
+        ...(this.#opts.aacWasmURL && { wasm: { wasmURL: this.#opts.aacWasmURL } }),
+        ...(this.#opts.ffmpeg && { ffmpeg: this.#opts.ffmpeg }),
+      },
       (chunk) => this.#audioOut({ track: AUDIO_TRACK, keyframe: false, timestampUs: chunk.timestampUs, compositionUs: 0, payload: chunk.data }),
       (err) => this.#fail(new BroadcastError("AUDIO_ENCODER_FAILED", `the audio encoder stopped: ${err.message}`)),
     );
@@ -490,13 +506,14 @@ export class Broadcaster extends EventTarget {
   #encodeAudio(block: PcmBlock): void {
     const encoder = this.#audio;
     if (!encoder) return;
-    // The ffmpeg.wasm path reads planes: no AudioData (and its copy) for it.
+    // The wasm and ffmpeg.wasm paths read planes: no AudioData (and its copy) for them.
     const data = pcmAudioData(block, encoder.kind === "webcodecs");
     try {
       if (block.discontinuity && encoder.kind === "ffmpeg") {
         // A hole too long to fill: the encoder starts a new timeline at this block.
         void encoder.flush().catch(() => undefined);
       }
+      if (block.discontinuity) encoder.restartTimeline?.();
       encoder.encode(data);
     } finally {
       data.close();

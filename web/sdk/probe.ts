@@ -29,7 +29,7 @@ export interface EngineCapabilities {
   audioEncoderAac: boolean;
   /** AudioWorkletNode exists. */
   audioWorklet: boolean;
-  /** WebAssembly (for ffmpeg.wasm's AAC encoder). */
+  /** WebAssembly (for golive's AAC encoder, and ffmpeg.wasm's). */
   webAssembly: boolean;
   /** WebSocket exists. */
   webSocket: boolean;
@@ -40,7 +40,7 @@ export type VideoPath =
   | { encoder: "mediarecorder"; capture: "mediarecorder"; mimeType: string };
 
 export type AudioPath =
-  | { encoder: "webcodecs" | "ffmpeg"; capture: "track-processor" | "audio-worklet" }
+  | { encoder: "webcodecs" | "wasm" | "ffmpeg"; capture: "track-processor" | "audio-worklet" }
   | { encoder: "mediarecorder"; capture: "mediarecorder" };
 
 /** The answer of Broadcaster.probe(). */
@@ -56,8 +56,15 @@ export type BrowserSupport =
 
 const ADVICE = "use a recent Chrome, Edge, Firefox or Safari";
 
-/** Decides the paths from what the probes found. `audio`: whether the broadcast has sound. */
-export function decideSupport(caps: EngineCapabilities, audio = true, quality?: VideoQuality): BrowserSupport {
+/** Which AAC encoder the application asked for (BroadcasterOptions.audioEncoder). */
+export type AudioEncoderChoice = "auto" | "webcodecs" | "wasm" | "ffmpeg";
+
+/**
+ * Decides the paths from what the probes found. `audio`: whether the
+ * broadcast has sound; `audioEncoder`: the application's choice of AAC
+ * encoder ("auto": WebCodecs where it has AAC, else golive's wasm encoder).
+ */
+export function decideSupport(caps: EngineCapabilities, audio = true, quality?: VideoQuality, audioEncoder: AudioEncoderChoice = "auto"): BrowserSupport {
   if (!caps.webSocket) return { canGoLive: false, code: "UNSUPPORTED_BROWSER", reason: `this browser has no WebSocket: ${ADVICE}` };
   let video: VideoPath | undefined;
   const capture: VideoCaptureMethod | undefined = caps.trackProcessor ? "track-processor" : caps.workerTrackProcessor ? "worker-track-processor" : caps.videoElementCapture ? "video-element" : undefined;
@@ -73,12 +80,15 @@ export function decideSupport(caps: EngineCapabilities, audio = true, quality?: 
   if (!audio) return { canGoLive: true, video, audio: null };
   // Sound: from the recorder itself where it records AAC with the video (no
   // WebCodecs there: older Safari), else captured by MediaStreamTrackProcessor
-  // (in a worker) or an AudioWorklet and encoded by WebCodecs' AAC or ffmpeg.wasm.
+  // (in a worker) or an AudioWorklet and encoded by WebCodecs' AAC, golive's
+  // wasm encoder or (asked for) ffmpeg.wasm.
   if (video.encoder === "mediarecorder" && caps.recorderH264Aac && video.mimeType === caps.recorderH264Aac) return { canGoLive: true, video, audio: { encoder: "mediarecorder", capture: "mediarecorder" } };
   const audioCapture = caps.trackProcessor ? "track-processor" : caps.audioWorklet ? "audio-worklet" : undefined;
   if (!audioCapture) return { canGoLive: false, code: "UNSUPPORTED_BROWSER", reason: `this browser cannot read microphone audio (no AudioWorklet): ${ADVICE}` };
-  if (caps.audioEncoderAac) return { canGoLive: true, video, audio: { encoder: "webcodecs", capture: audioCapture } };
-  if (caps.webAssembly) return { canGoLive: true, video, audio: { encoder: "ffmpeg", capture: audioCapture } };
+  if (audioEncoder === "webcodecs" && !caps.audioEncoderAac) return { canGoLive: false, code: "AAC_UNSUPPORTED", reason: `this browser's WebCodecs has no AAC encoder (the application asked for it): ${ADVICE}` };
+  if (audioEncoder === "auto" && caps.audioEncoderAac) return { canGoLive: true, video, audio: { encoder: "webcodecs", capture: audioCapture } };
+  if (audioEncoder === "webcodecs") return { canGoLive: true, video, audio: { encoder: "webcodecs", capture: audioCapture } };
+  if (caps.webAssembly) return { canGoLive: true, video, audio: { encoder: audioEncoder === "ffmpeg" ? "ffmpeg" : "wasm", capture: audioCapture } };
   return { canGoLive: false, code: "AAC_UNSUPPORTED", reason: `this browser cannot encode AAC audio, which live streaming services need (no WebCodecs AAC, no WebAssembly): ${ADVICE}` };
 }
 

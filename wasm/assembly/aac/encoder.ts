@@ -17,7 +17,6 @@ export const FRAME: i32 = 1024;
 const MAX_BANDS: i32 = 8 * NUM_SWB_SHORT; // 112 >= 49
 const MAX_Q: i32 = 8191;
 const SF_OFFSET: i32 = 100;
-const NO_BOOK: i32 = -1;
 
 // ---- configuration and state ------------------------------------------------
 
@@ -649,7 +648,7 @@ function spectralBits(q: StaticArray<i32>, a: i32, w: i32, cb: i32): i32 {
         const u1 = abs(v1);
         const u2 = abs(v2);
         const u3 = abs(v3);
-        bits += unchecked(lens[27 * u0 + 9 * u1 + 3 * u2 + u3]) + <i32>(u0 != 0) + <i32>(u1 != 0) + <i32>(u2 != 0) + <i32>(u3 != 0);
+        bits += unchecked(lens[27 * u0 + 9 * u1 + 3 * u2 + u3]) + (u0 != 0 ? 1 : 0) + (u1 != 0 ? 1 : 0) + (u2 != 0 ? 1 : 0) + (u3 != 0 ? 1 : 0);
       }
     }
     return bits;
@@ -663,7 +662,7 @@ function spectralBits(q: StaticArray<i32>, a: i32, w: i32, cb: i32): i32 {
     }
     const u0 = abs(v0);
     const u1 = abs(v1);
-    const signs = <i32>(u0 != 0) + <i32>(u1 != 0);
+    const signs = (u0 != 0 ? 1 : 0) + (u1 != 0 ? 1 : 0);
     if (cb <= 8) bits += unchecked((cb == 7 ? HCB7_LEN : HCB8_LEN)[8 * u0 + u1]) + signs;
     else if (cb <= 10) bits += unchecked((cb == 9 ? HCB9_LEN : HCB10_LEN)[13 * u0 + u1]) + signs;
     else {
@@ -697,10 +696,10 @@ function writeSpectral(q: StaticArray<i32>, a: i32, w: i32, cb: i32): void {
       } else {
         const i = 27 * abs(v0) + 9 * abs(v1) + 3 * abs(v2) + abs(v3);
         put(unchecked(codes[i]), unchecked(lens[i]));
-        if (v0 != 0) put(<u32>(v0 < 0), 1);
-        if (v1 != 0) put(<u32>(v1 < 0), 1);
-        if (v2 != 0) put(<u32>(v2 < 0), 1);
-        if (v3 != 0) put(<u32>(v3 < 0), 1);
+        if (v0 != 0) put((v0 < 0 ? 1 : 0), 1);
+        if (v1 != 0) put((v1 < 0 ? 1 : 0), 1);
+        if (v2 != 0) put((v2 < 0 ? 1 : 0), 1);
+        if (v3 != 0) put((v3 < 0 ? 1 : 0), 1);
       }
     }
     return;
@@ -728,8 +727,8 @@ function writeSpectral(q: StaticArray<i32>, a: i32, w: i32, cb: i32): void {
       const i = 17 * min(u0, 16) + min(u1, 16);
       put(unchecked(HCB11_CODE[i]), unchecked(HCB11_LEN[i]));
     }
-    if (u0 != 0) put(<u32>(v0 < 0), 1);
-    if (u1 != 0) put(<u32>(v1 < 0), 1);
+    if (u0 != 0) put((v0 < 0 ? 1 : 0), 1);
+    if (u1 != 0) put((v1 < 0 ? 1 : 0), 1);
     if (cb == 11) {
       if (u0 >= 16) putEscape(u0);
       if (u1 >= 16) putEscape(u1);
@@ -823,7 +822,7 @@ function writeIcsInfo(): void {
     let w = 0;
     for (let g = 0; g < numGroups; g++) {
       for (let i = 0; i < groupLen[g]; i++) {
-        if (w > 0) grouping = (grouping << 1) | <u32>(i > 0);
+        if (w > 0) grouping = (grouping << 1) | (i > 0 ? 1 : 0);
         w++;
       }
     }
@@ -905,7 +904,7 @@ function writeFrame(): void {
     writeIcsInfo();
     const mode: u32 = msAll ? 2 : msAny ? 1 : 0;
     put(mode, 2);
-    if (mode == 1) for (let g = 0; g < numGroups; g++) for (let s = 0; s < maxSfb; s++) put(<u32>msUsed[g * bandsPerGroup + s], 1);
+    if (mode == 1) for (let g = 0; g < numGroups; g++) for (let s = 0; s < maxSfb; s++) put(msUsed[g * bandsPerGroup + s] ? 1 : 0, 1);
     writeChannel(0, q0, true);
     writeChannel(1, q1, true);
   }
