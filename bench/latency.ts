@@ -388,7 +388,7 @@ function markdownTable(rows: readonly Row[]): string {
       continue;
     }
     const seen = `${r.videoMs.length} / ${r.path === "none" ? "-" : r.audioMs.length} of ${r.flips}`;
-    lines.push(`| ${r.browser} | ${path} | ${stat(r.videoMs)} | ${r.path === "none" ? "-" : stat(r.audioMs)} | ${seen} | ${ms(r.goLiveToFirstFrameMs)} | ${mb(r.bytesBeforeLive)} | ${r.audioCapture ? `${r.audioCapture}; ` : ""}${r.videoCapture ?? ""} |`);
+    lines.push(`| ${r.browser} | ${path} | ${stat(r.videoMs)} | ${r.path === "none" ? "-" : stat(r.audioMs)} | ${seen} | ${ms(r.goLiveToFirstFrameMs)} | ${mb(r.bytesBeforeLive)} | capture: video ${r.videoCapture ?? "?"}${r.audioCapture ? `, audio ${r.audioCapture}` : ""} |`);
   }
   return lines.join("\n");
 }
