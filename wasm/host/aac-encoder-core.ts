@@ -57,6 +57,7 @@ interface Exports {
   lastMaxSfb(): number;
   lastRateOffset(): number;
   lastCoreBits(): number;
+  testForceBook(cb: number): void;
 }
 
 const RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];
@@ -101,11 +102,18 @@ export class AacWasmEncoder {
     this.bitrate = config.bitrate;
     this.audioSpecificConfig = ascOf(config.sampleRate, config.channels);
     let instance: WebAssembly.Instance;
+    // AssemblyScript strings: UTF-16LE, their byte length in the 4 bytes before them.
+    const text = (ptr: number): string => {
+      if (!ptr) return "";
+      const buffer = (instance.exports.memory as WebAssembly.Memory).buffer;
+      const bytes = new Uint32Array(buffer, ptr - 4, 1)[0]!;
+      return String.fromCharCode(...new Uint16Array(buffer, ptr, bytes >>> 1));
+    };
     try {
       instance = new WebAssembly.Instance(module, {
         env: {
-          abort(_msg: number, _file: number, line: number, column: number): never {
-            throw new AacWasmError(AacWasmErrorCode.Trap, `the AAC encoder aborted at ${line}:${column}`);
+          abort(msg: number, file: number, line: number, column: number): never {
+            throw new AacWasmError(AacWasmErrorCode.Trap, `the AAC encoder aborted: ${text(msg)} at ${text(file)}:${line}:${column}`);
           },
         },
       });
@@ -146,6 +154,15 @@ export class AacWasmEncoder {
   /** The last frame's numbers: the rate loop's scalefactor offset, its audio bits (no fill), max_sfb. */
   get lastFrameStats(): { rateOffset: number; coreBits: number; maxSfb: number } {
     return { rateOffset: this.#x.lastRateOffset(), coreBits: this.#x.lastCoreBits(), maxSfb: this.#x.lastMaxSfb() };
+  }
+
+  /**
+   * Tests only: code every band with Huffman book `cb` (1..11; 0: off), the
+   * scalefactors coarsened so the values fit it. Proves each book's
+   * codewords through a real decoder.
+   */
+  testForceBook(cb: number): void {
+    this.#x.testForceBook(cb);
   }
 
   /** Bits in the bit reservoir. */

@@ -506,6 +506,14 @@ function stereo(): void {
 
 // ---- quantisation -------------------------------------------------------------
 
+// Tests: every coded band in one book (1..11), its values brought within the book's range by
+// the scalefactor, so each book's codewords can be checked through a real decoder. 0: off.
+let forcedBook: i32 = 0;
+
+export function testForceBook(cb: i32): void {
+  forcedBook = cb >= 1 && cb <= 11 ? cb : 0;
+}
+
 function prepare(c: i32, spec: StaticArray<f64>, x34: StaticArray<f64>): void {
   const base = c * MAX_BANDS;
   const nb = numGroups * bandsPerGroup;
@@ -528,6 +536,7 @@ function prepare(c: i32, spec: StaticArray<f64>, x34: StaticArray<f64>): void {
     let m = 0;
     if (mx > 0) {
       m = <i32>Math.ceil(<f64>SF_OFFSET + (16.0 / 3.0) * Math.log2(mx / (<f64>MAX_Q - 0.4054)));
+      if (m < 0) m = 0;
       while (m < 255 && mx * quantStep[m] + 0.4054 >= <f64>(MAX_Q + 1)) m++;
     }
     unchecked((sfMin[base + b] = m < 0 ? 0 : m));
@@ -571,6 +580,11 @@ function quantise(c: i32, delta: i32, spec: StaticArray<f64>, x34: StaticArray<f
     // The scalefactor whose quantisation noise meets t: noise ~ (4/27) a^(3/2) sum sqrt|x|, a = 2^((sf-100)/4).
     let s = <i32>Math.round(<f64>SF_OFFSET + (8.0 / 3.0) * Math.log2((6.75 * t) / unchecked(sumSqrt[i])));
     if (s < sfMin[i]) s = sfMin[i];
+    if (forcedBook > 0) {
+      const limit = <f64>bookLimit(forcedBook);
+      const mx = unchecked(maxX34[i]);
+      while (s < 255 && mx * quantStep[s] + 0.4054 >= limit + 1.0) s++;
+    }
     if (s > 255) s = 255;
     sf[i] = s;
     const m = quantiseBand(c, b, x34, spec, q);
@@ -755,6 +769,10 @@ function section(c: i32, q: StaticArray<i32>): void {
       while (bookLimit(first) < m) first += 2;
       const last = min(first + 3, 11);
       const extra: i32 = tx[i] ? 0 : 1; // an uncoded band in a coded section sends a scalefactor difference of 0
+      if (forcedBook > 0 && m <= bookLimit(forcedBook)) {
+        unchecked((cost[row + forcedBook] = spectralBits(q, bandStart[b], bandWidth[b], forcedBook) + extra));
+        continue;
+      }
       for (let cb = first; cb <= last; cb++) unchecked((cost[row + cb] = spectralBits(q, bandStart[b], bandWidth[b], cb) + extra));
       if (last < 11) unchecked((cost[row + 11] = spectralBits(q, bandStart[b], bandWidth[b], 11) + extra));
     }
