@@ -49,8 +49,9 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { AAC_FRAME_SAMPLES, AAC_LC_OBJECT_TYPE, audioSpecificConfig, readAudioSpecificConfig } from "../web/audio/aac-config.js";
-import { splitAdts, wrapAdts } from "../web/audio/adts.js";
+// server/media, not web/audio: vite's build empties dist/web, so the bench
+// must not import what tsc emits there.
+import { AAC_SAMPLE_RATES, AacObjectType, buildAudioSpecificConfig, parseAdtsHeader, parseAudioSpecificConfig } from "../server/media/aac.js";
 import {
   alignToReference, audioBandwidth, estimateDelay, monoSum, noiseToMaskRatio, segmentalSnr, type NmrResult,
 } from "./audio-metrics.js";
@@ -126,7 +127,7 @@ class FfmpegAacEncoder implements AacEncoder {
   constructor(config: AacEncodeConfig, args: readonly string[]) {
     this.#config = config;
     this.#args = args;
-    this.audioSpecificConfig = audioSpecificConfig(config.sampleRate, config.channels);
+    this.audioSpecificConfig = buildAudioSpecificConfig({ objectType: AacObjectType.LC, sampleRate: config.sampleRate, channels: config.channels });
   }
 
   encode(planes: Float32Array[]): Uint8Array[] {
@@ -146,12 +147,7 @@ class FfmpegAacEncoder implements AacEncoder {
     if (result.error) throw result.error;
     const stderr = result.stderr.toString().trim();
     if (result.status !== 0 || stderr !== "") throw new Error(`ffmpeg -c:a aac ${this.#args.join(" ")} failed (status ${result.status}): ${stderr}`);
-    return splitAdts(new Uint8Array(result.stdout)).map((frame) => {
-      if (frame.objectType !== AAC_LC_OBJECT_TYPE || frame.sampleRate !== this.#config.sampleRate || frame.channelConfiguration !== this.#config.channels) {
-        throw new Error(`ffmpeg wrote ADTS for object type ${frame.objectType}, ${frame.sampleRate} Hz, ${frame.channelConfiguration} channels`);
-      }
-      return frame.payload.slice();
-    });
+    return splitAdtsStream(new Uint8Array(result.stdout), this.#config);
   }
 
   close(): void {
@@ -175,6 +171,44 @@ function ffmpegVersion(): string {
     cachedFfmpegVersion = /ffmpeg version (\S+)/.exec(result.stdout.toString())?.[1] ?? "unknown version";
   }
   return `ffmpeg ${cachedFfmpegVersion}`;
+}
+
+// ---------------------------------------------------------------------------
+// ADTS (ISO/IEC 14496-3 §1.A.2.2): how raw frames reach ffmpeg's decoder
+
+/** Samples per channel in an AAC-LC frame. */
+const AAC_FRAME_SAMPLES = 1024;
+
+/** Prefixes a raw AAC-LC frame with a 7-byte ADTS header (no CRC). */
+function adtsFrame(raw: Uint8Array, sampleRate: number, channels: number): Uint8Array {
+  const index = AAC_SAMPLE_RATES.indexOf(sampleRate);
+  const length = raw.byteLength + 7;
+  if (index < 0 || length > 0x1fff || raw.byteLength === 0) throw new Error(`cannot wrap a ${raw.byteLength}-byte frame at ${sampleRate} Hz in ADTS`);
+  const out = new Uint8Array(length);
+  out[0] = 0xff; //                                        syncword 8
+  out[1] = 0xf1; //                                        syncword 4, ID 0 (MPEG-4), layer 00, protection_absent 1
+  out[2] = ((AacObjectType.LC - 1) << 6) | (index << 2) | (channels >> 2); // profile 2, sf index 4, private 1, channel config 1 (msb)
+  out[3] = ((channels & 3) << 6) | (length >> 11); //      channel config 2, original/home/copyright 0000, frame length 2 (msb)
+  out[4] = (length >> 3) & 0xff; //                        frame length 8
+  out[5] = ((length & 7) << 5) | 0x1f; //                  frame length 3 (lsb), buffer fullness 5 (0x7ff: VBR)
+  out[6] = 0xfc; //                                        buffer fullness 6, raw data blocks - 1 = 0
+  out.set(raw, 7);
+  return out;
+}
+
+/** Splits a whole ADTS stream into its raw frames (copies), checking each header against `config`. */
+function splitAdtsStream(bytes: Uint8Array, config: { sampleRate: number; channels: number }): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  for (let offset = 0; offset < bytes.byteLength;) {
+    const header = parseAdtsHeader(bytes.subarray(offset));
+    if (header.objectType !== AacObjectType.LC || header.sampleRate !== config.sampleRate || header.channels !== config.channels) {
+      throw new Error(`ADTS frame at ${offset}: object type ${header.objectType}, ${header.sampleRate} Hz, ${header.channels} channels`);
+    }
+    if (offset + header.frameLength > bytes.byteLength) throw new Error(`ADTS stream ends inside the frame at ${offset}`);
+    frames.push(bytes.slice(offset + header.headerLength, offset + header.frameLength));
+    offset += header.frameLength;
+  }
+  return frames;
 }
 
 // ---------------------------------------------------------------------------
@@ -447,8 +481,10 @@ const CONFIGS: readonly BenchConfig[] = [
 
 /** Samples per encode() call: an AudioWorklet render quantum. */
 const BLOCK = 128;
-/** The delay search covers +-this many samples. */
+/** The delay search covers 0..this many samples. */
 const MAX_LAG = 8192;
+/** Below this normalized correlation the measured delay is not trusted (and a short output not blamed). */
+const MIN_CORRELATION = 0.5;
 
 /** What one encoder did with one input in one configuration. */
 interface RunResult {
@@ -457,6 +493,8 @@ interface RunResult {
   readonly encoder: string;
   /** Failures: ffmpeg's stderr, a wrong frame count, an exception. Empty when clean. */
   readonly problems: string[];
+  /** Doubts that do not fail the run (an output too unlike its input to align). */
+  readonly warnings: string[];
   readonly frames: number;
   readonly bytes: number;
   /** bytes * 8 / (frames * 1024 / rate), kbit/s. */
@@ -479,10 +517,16 @@ async function encodeAll(encoder: EncoderUnderTest, config: BenchConfig, planes:
   try {
     const frames: Uint8Array[] = [];
     const length = planes[0]!.length;
-    for (let i = 0; i < length; i += BLOCK) {
-      for (const frame of instance.encode(planes.map((p) => p.subarray(i, Math.min(length, i + BLOCK))))) frames.push(frame.slice());
+    let i = 0;
+    try {
+      for (; i < length; i += BLOCK) {
+        for (const frame of instance.encode(planes.map((p) => p.subarray(i, Math.min(length, i + BLOCK))))) frames.push(frame.slice());
+      }
+      for (const frame of instance.flush()) frames.push(frame.slice());
+    } catch (err) {
+      const where = i < length ? `in the block at ${(i / config.sampleRate).toFixed(3)} s (sample ${i})` : "in flush()";
+      throw new Error(`${err instanceof Error ? err.message : String(err)}, ${where}, after ${frames.length} frames`, { cause: err });
     }
-    for (const frame of instance.flush()) frames.push(frame.slice());
     return { frames, asc: instance.audioSpecificConfig.slice() };
   } finally {
     instance.close();
@@ -491,7 +535,7 @@ async function encodeAll(encoder: EncoderUnderTest, config: BenchConfig, planes:
 
 /** Wraps raw frames in ADTS and decodes them with ffmpeg; any stderr is a problem. */
 function decode(frames: readonly Uint8Array[], config: BenchConfig, problems: string[]): { adts: Uint8Array; planes: Float32Array[] } {
-  const wrapped = frames.map((raw) => wrapAdts(raw, { objectType: AAC_LC_OBJECT_TYPE, sampleRate: config.sampleRate, channelConfiguration: config.channels }));
+  const wrapped = frames.map((raw) => adtsFrame(raw, config.sampleRate, config.channels));
   const adts = new Uint8Array(wrapped.reduce((n, f) => n + f.byteLength, 0));
   let offset = 0;
   for (const f of wrapped) { adts.set(f, offset); offset += f.byteLength; }
@@ -510,7 +554,8 @@ async function runOne(
   encoder: EncoderUnderTest, input: InputSignal, config: BenchConfig, reference: Float32Array[], inputBandwidthHz: number, workDir: string,
 ): Promise<RunResult> {
   const problems: string[] = [];
-  const base = { input: input.name, config: config.name, encoder: encoder.name, problems, inputBandwidthHz };
+  const warnings: string[] = [];
+  const base = { input: input.name, config: config.name, encoder: encoder.name, problems, warnings, inputBandwidthHz };
   const failed = (): RunResult => ({
     ...base, frames: 0, bytes: 0, kbps: NaN, bitrateErrorPercent: NaN, delaySamples: NaN, correlation: NaN, nmr: null, nmrWaveform: null, segmentalSnrDb: NaN, bandwidthHz: NaN,
   });
@@ -522,9 +567,9 @@ async function runOne(
     return failed();
   }
   try {
-    const asc = readAudioSpecificConfig(encoded.asc);
-    if (asc.objectType !== AAC_LC_OBJECT_TYPE || asc.sampleRate !== config.sampleRate || asc.channelConfiguration !== config.channels) {
-      problems.push(`AudioSpecificConfig says object type ${asc.objectType}, ${asc.sampleRate} Hz, ${asc.channelConfiguration} channels`);
+    const asc = parseAudioSpecificConfig(encoded.asc);
+    if (asc.objectType !== AacObjectType.LC || asc.sbr || asc.sampleRate !== config.sampleRate || asc.channels !== config.channels || asc.samplesPerFrame !== AAC_FRAME_SAMPLES) {
+      problems.push(`AudioSpecificConfig says object type ${asc.objectType}, ${asc.sampleRate} Hz, ${asc.channels} channels, ${asc.samplesPerFrame} samples a frame`);
     }
   } catch (err) {
     problems.push(`AudioSpecificConfig: ${err instanceof Error ? err.message : String(err)}`);
@@ -546,8 +591,11 @@ async function runOne(
   const seconds = (encoded.frames.length * AAC_FRAME_SAMPLES) / config.sampleRate;
   const kbps = (bytes * 8) / seconds / 1000;
   const length = reference[0]!.length;
-  const delay = estimateDelay(monoSum(reference), monoSum(decoded.planes), MAX_LAG);
-  if (delay.lag < 0 || decoded.planes[0]!.length < delay.lag + length) {
+  // Encoder and decoder are causal: the output lags the input, never leads it.
+  const delay = estimateDelay(monoSum(reference), monoSum(decoded.planes), MAX_LAG, 0);
+  if (delay.correlation < MIN_CORRELATION) {
+    warnings.push(`output correlates ${delay.correlation.toFixed(2)} with the input at best: the delay (${delay.lag}) is a guess`);
+  } else if (decoded.planes[0]!.length < delay.lag + length) {
     problems.push(`output is ${decoded.planes[0]!.length} samples with a delay of ${delay.lag}: it does not cover the ${length}-sample input`);
   }
   const aligned = alignToReference(decoded.planes, delay.lag, length);
@@ -569,9 +617,10 @@ async function runOne(
 // ---------------------------------------------------------------------------
 // Report
 
-const f1 = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : String(v));
+/** A number for the table: "-" when not measured (NaN), "-inf" for identical signals. */
+const f1 = (v: number): string => (Number.isNaN(v) ? "-" : Number.isFinite(v) ? v.toFixed(1) : v > 0 ? "inf" : "-inf");
 const khz = (hz: number): string => (Number.isFinite(hz) ? (hz / 1000).toFixed(1) : "-");
-const signed = (v: number, digits = 1): string => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(digits)}` : String(v));
+const signed = (v: number, digits = 1): string => (Number.isFinite(v) ? `${v >= 0 ? "+" : ""}${v.toFixed(digits)}` : f1(v));
 
 function resultsTable(results: readonly RunResult[]): string {
   const rows = [
@@ -581,7 +630,7 @@ function resultsTable(results: readonly RunResult[]): string {
   for (const r of results) {
     rows.push(
       `| ${r.input} | ${r.config} | ${r.encoder} | ${r.nmr ? f1(r.nmr.totalDb) : "-"} | ${r.nmr ? `${(r.nmr.disturbedFraction * 100).toFixed(1)}%` : "-"} ` +
-        `| ${r.nmrWaveform ? f1(r.nmrWaveform.totalDb) : "-"} | ${f1(r.segmentalSnrDb)} | ${khz(r.bandwidthHz)} (${khz(r.inputBandwidthHz)}) | ${f1(r.kbps)} | ${signed(r.bitrateErrorPercent)}% ` +
+        `| ${r.nmrWaveform ? f1(r.nmrWaveform.totalDb) : "-"} | ${f1(r.segmentalSnrDb)} | ${khz(r.bandwidthHz)} (${khz(r.inputBandwidthHz)}) | ${f1(r.kbps)} | ${Number.isNaN(r.bitrateErrorPercent) ? "-" : `${signed(r.bitrateErrorPercent)}%`} ` +
         `| ${Number.isFinite(r.delaySamples) ? r.delaySamples : "-"} | ${r.problems.length === 0 ? "clean" : "FAILED"} |`,
     );
   }
@@ -723,7 +772,8 @@ async function main(): Promise<number> {
       for (const encoder of encoders) {
         const result = await runOne(encoder, input, config, planes, inputBandwidthHz, workDir);
         results.push(result);
-        const status = result.problems.length === 0 ? "" : `  FAILED: ${result.problems.join("; ")}`;
+        const status = (result.problems.length === 0 ? "" : `  FAILED: ${result.problems.join("; ")}`) +
+          (result.warnings.length === 0 ? "" : `  warning: ${result.warnings.join("; ")}`);
         log(`${config.name} ${input.name} ${encoder.name}: NMR ${result.nmr ? f1(result.nmr.totalDb) : "-"} dB (worst frame ${result.nmr ? f1(result.nmr.worstFrameDb) : "-"}), seg. SNR ${f1(result.segmentalSnrDb)} dB, ${f1(result.kbps)} kbit/s${status}\n`);
       }
     }

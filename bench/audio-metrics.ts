@@ -151,10 +151,12 @@ export function monoSum(planes: readonly Float32Array[]): Float32Array {
 }
 
 /**
- * The lag in [-maxLag, maxLag] that maximizes the cross-correlation of
- * `reference` and `test` (computed whole, through one FFT of both).
+ * The lag in [minLag, maxLag] (default [-maxLag, maxLag]) that maximizes the
+ * cross-correlation of `reference` and `test` (computed whole, through one
+ * FFT of both).
  */
-export function estimateDelay(reference: Float32Array, test: Float32Array, maxLag: number): DelayEstimate {
+export function estimateDelay(reference: Float32Array, test: Float32Array, maxLag: number, minLag = -maxLag): DelayEstimate {
+  if (!(minLag <= maxLag)) throw new TypeError(`lag range ${minLag}..${maxLag} is empty`);
   const size = nextPowerOfTwo(reference.length + test.length);
   const fft = fftOf(size);
   const ar = new Float64Array(size);
@@ -175,7 +177,7 @@ export function estimateDelay(reference: Float32Array, test: Float32Array, maxLa
   fft.transform(ar, ai, true);
   let bestLag = 0;
   let best = -Infinity;
-  for (let lag = -maxLag; lag <= maxLag; lag++) {
+  for (let lag = minLag; lag <= maxLag; lag++) {
     const v = ar[(lag + size) % size]!;
     if (v > best) { best = v; bestLag = lag; }
   }
