@@ -22,6 +22,7 @@ import {
 } from "../../protocol/wire.js";
 import { GoliveError } from "../../protocol/errors.js";
 import type { Core } from "../../wasm/host/index.js";
+import { parseAudioSpecificConfig } from "../media/aac.js";
 import type { RtmpPublisherOptions } from "../rtmp/rtmp-connection.js";
 import type { Authorisation, DestinationPolicy } from "../security/policy.js";
 import { Interleaver } from "./interleaver.js";
@@ -135,6 +136,10 @@ export class Session {
   #trackSet: TrackSet | undefined;
   #generation = 0;
   readonly #interleaver: Interleaver<SessionFrame>;
+  /** Releases frames the interleaver holds for a track that is overdue (see #armRelease). */
+  #releaseTimer: NodeJS.Timeout | undefined;
+  /** performance.now() the release timer is set for. */
+  #releaseAt = Number.POSITIVE_INFINITY;
   /** First frame's timestamp, µs: the session's time zero. */
   #t0: number | undefined;
   readonly #lastDts = new Map<number, number>();
@@ -381,7 +386,7 @@ export class Session {
     const previous = this.#tracks.get(track.track);
     if (previous && sameTrack(previous, track)) return; // e.g. re-sent after a resume
     this.#tracks.set(track.track, track);
-    this.#interleaver.addTrack(String(track.track));
+    this.#interleaver.addTrack(String(track.track), track.kind === "audio" ? aacFrameMs(track.config) : 0);
     this.#trackSet = buildTrackSet([...this.#tracks.values()], ++this.#generation);
     if (track.kind === "video") {
       this.#baseBitrate = track.bitrate ?? 2_500_000;
@@ -395,6 +400,7 @@ export class Session {
   #media(bytes: Uint8Array): void {
     if (this.#state !== "active") throw new WireError(WireErrorCode.NotStarted, "media before start");
     const receivedAt = process.hrtime.bigint();
+    const arrivedMs = performance.now();
     const frame = decodeMediaFrame(bytes);
     this.#bytesIn += bytes.byteLength;
     this.#framesIn++;
@@ -437,7 +443,42 @@ export class Session {
       payload: frame.payload,
       receivedAt,
     };
-    for (const f of this.#interleaver.push(String(frame.track), dtsMs, out)) this.#fanOut(f);
+    for (const f of this.#interleaver.push(String(frame.track), dtsMs, out, arrivedMs)) this.#fanOut(f);
+    this.#armRelease();
+  }
+
+  /**
+   * Keeps one timer at the interleaver's next release by age (a frame held
+   * for audio that is overdue: see interleaver.ts). A timer set earlier than
+   * needed is kept: it fires, releases nothing, and sets the next one.
+   */
+  #armRelease(): void {
+    const due = this.#interleaver.dueAt();
+    if (due === undefined) {
+      this.#clearRelease();
+      return;
+    }
+    if (this.#releaseTimer && this.#releaseAt <= due) return;
+    this.#clearRelease();
+    this.#releaseAt = due;
+    this.#releaseTimer = setTimeout(() => {
+      this.#releaseTimer = undefined;
+      this.#releaseAt = Number.POSITIVE_INFINITY;
+      if (this.#state !== "active" && this.#state !== "detached") return;
+      try {
+        for (const f of this.#interleaver.releaseDue(performance.now())) this.#fanOut(f);
+        this.#armRelease();
+      } catch (err) {
+        this.#fail(err);
+      }
+    }, Math.max(0, Math.ceil(due - performance.now())));
+    this.#releaseTimer.unref();
+  }
+
+  #clearRelease(): void {
+    if (this.#releaseTimer) clearTimeout(this.#releaseTimer);
+    this.#releaseTimer = undefined;
+    this.#releaseAt = Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -596,6 +637,7 @@ export class Session {
     this.#clearDeadline();
     if (this.#statsTimer) clearInterval(this.#statsTimer);
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    this.#clearRelease();
     if (wasActive && outcome !== "failed") for (const f of this.#interleaver.flush()) this.#fanOut(f);
     await Promise.all(this.#sinks.map((s) => s.stop()));
     if (outcome === "stopped" && wasActive) this.#sendStats();
@@ -605,6 +647,12 @@ export class Session {
     this.#host.onEnded?.(this, outcome);
     this.#link.close(close?.code ?? CloseCode.Normal, close?.reason ?? outcome);
   }
+}
+
+/** Media time one AAC frame covers, ms (1024 samples, or 960; doubled by dual-rate SBR), from its AudioSpecificConfig. */
+function aacFrameMs(config: Uint8Array): number {
+  const asc = parseAudioSpecificConfig(config);
+  return (asc.samplesPerFrame * 1000) / asc.sampleRate;
 }
 
 /** Same codec configuration (a config re-sent after a resume changes nothing). */

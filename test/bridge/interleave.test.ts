@@ -1,5 +1,6 @@
-// Cross-track order: by default the bridge holds each frame until the other
-// track has caught up (audio from a browser's encoder worker comes late);
+// Cross-track order: by default the bridge holds each frame until no frame of
+// the other track can precede it (audio from a browser's encoder worker comes
+// late; test/bridge/release-rule.test.ts has the rule in real time);
 // a client that says `interleaved` in "start" already sends in time order,
 // and its frames go out as they come. Checked on what the bridge wrote: its
 // FLV recording, read while the session is live, and ffprobe at the end.
@@ -91,19 +92,30 @@ async function stopAndProbe(c: WireTestClient, file: string): Promise<void> {
 }
 
 describe("cross-track order", () => {
-  it("by default a video frame waits for audio of its time; with interleaved it is written at once", async () => {
+  it("by default a video frame waits for the audio frame covering its time; with interleaved it is written at once", async () => {
     // The file's frames in order, up to and including its 10th video frame: nothing after it yet.
     const tenth = media.frames.filter(isVideo)[9]!;
     const cut = media.frames.indexOf(tenth) + 1;
+    // The audio frame covering the 10th frame's time (the last one before it, 1024 samples long).
+    const cover = media.frames.slice(0, cut).findLast((f) => !isVideo(f))!;
+    expect(ms(tenth) - ms(cover)).toBeLessThan((1024 * 1000) / 44100);
     for (const interleaved of [false, true]) {
       const { c, file } = await started(interleaved);
-      await c.sendFrames(media.frames.slice(0, cut));
+      // By default without that audio frame (an in-order client sends it before the video).
+      await c.sendFrames(media.frames.slice(0, cut).filter((f) => interleaved || f !== cover));
       await c.flushed();
-      // Held: no audio of the 10th frame's time has come, so it cannot be known to be in order yet;
-      // the 9 before it are written, and a 10th does not follow while nothing else comes.
+      // Held: the audio covering the 10th frame's time has not come, so audio stamped before it may
+      // still come; the 9 before it are written (each covered by audio sent before it), and a 10th
+      // does not follow while nothing else comes (the audio is due by how late its frames were).
       await writtenWhen(file, (t) => videoCount(t) >= 9, 3000);
-      const w = await writtenWhen(file, (t) => videoCount(t) === 10, interleaved ? 3000 : 500);
+      const w = await writtenWhen(file, (t) => videoCount(t) === 10, interleaved ? 3000 : 300);
       expect(videoCount(w)).toBe(interleaved ? 10 : 9);
+      if (!interleaved) {
+        // The covering audio frame comes: the 10th is written right after it, before any later audio.
+        c.sendFrame(cover);
+        const after = await writtenWhen(file, (t) => videoCount(t) === 10, 3000);
+        expect(after.slice(-2)).toEqual([{ type: "audio", ms: ms(cover) }, { type: "video", ms: ms(tenth) }]);
+      }
       await c.sendFrames(media.frames.slice(cut));
       await stopAndProbe(c, file);
       expect(c.messages.filter((m) => m.type === "error")).toEqual([]);
