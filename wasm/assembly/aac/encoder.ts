@@ -26,6 +26,9 @@ let bitrate: i32 = 128000;
 let avgBits: f64 = 0; // per frame, all channels
 let reservoir: f64 = 0; // bits saved by earlier frames
 let reservoirMax: f64 = 0;
+let runningOffset: f64 = 0; // the rate loop's offset that holds the bitrate on average
+const MIN_OFFSET: i32 = -60;
+const MAX_OFFSET: i32 = 140;
 let cutoffLong: i32 = NUM_SWB_LONG; // bands kept (bandwidth)
 let cutoffShort: i32 = NUM_SWB_SHORT;
 let framesIn: i32 = 0;
@@ -212,6 +215,7 @@ export function init(rate: i32, chans: i32, bits: i32): i32 {
   avgBits = (<f64>bits * 1024.0) / <f64>rate;
   reservoirMax = Math.max(0.0, 6144.0 * <f64>chans - avgBits);
   reservoir = 0;
+  runningOffset = 0;
   framesIn = 0;
   prevSeq = ONLY_LONG;
   nonFinite = 0;
@@ -285,6 +289,9 @@ function attacks(c: i32, h: StaticArray<f64>): i32 {
     }
     // An attack: a segment ten times (10 dB) the recent average, above a floor of about -70 dBFS.
     if (e > 10.0 * avg && e > 128.0 * 10.0 * 10.0) found |= s < 4 ? 1 : 2;
+    // A sound that stops dead (20 dB down at once, into near silence): short blocks keep the
+    // quantisation noise of what came before out of the silence after it.
+    else if (e * 100.0 < avg && e < 128.0 * 30.0 * 30.0) found |= s < 4 ? 1 : 2;
     avg = 0.7 * avg + 0.3 * e;
   }
   hpPrev[c] = prev;
@@ -1005,24 +1012,40 @@ export function encode(): i32 {
   prepare(0, spec0, x34_0);
   if (channels == 2) prepare(1, spec1, x34_1);
 
-  // Bits for this frame: the mean, plus a share of the reservoir's distance from half full;
-  // more for short blocks (transients); never more than the reservoir holds.
-  const maxBits = Math.min(avgBits + reservoir, 6144.0 * <f64>channels);
-  let target = avgBits + 0.25 * (reservoir - 0.5 * reservoirMax);
-  if (seq == EIGHT_SHORT) target += 0.5 * reservoir;
-  target = Math.min(target, maxBits);
-  target = Math.max(target, 0.6 * avgBits);
-  const budget = <i32>Math.min(target, maxBits) - 3 - 7; // END and the byte alignment
-
-  // The smallest offset whose frame fits: bits fall as the offset grows.
-  let lo = -60;
-  let hi = 140;
-  if (trial(lo) <= budget) hi = lo;
-  else {
+  // Constant quality through a leaky bucket: every frame is coded at the running offset
+  // (the same noise-to-mask ratio, in the model's terms), unless that needs more bits than
+  // the reservoir holds (the offset rises until the frame fits) or so few that the reservoir
+  // would overflow (it falls, spending the bits rather than padding). The running offset
+  // follows the reservoir: below half full it rises, above it falls.
+  const maxBits = <i32>Math.min(avgBits + reservoir, 6144.0 * <f64>channels) - 3 - 7; // END and the byte alignment
+  const minBits = <i32>(avgBits - (reservoirMax - reservoir)) - 3 - 7;
+  let d = <i32>Math.round(runningOffset);
+  if (d < MIN_OFFSET) d = MIN_OFFSET;
+  if (d > MAX_OFFSET) d = MAX_OFFSET;
+  let hi = d;
+  const bits = trial(d);
+  if (bits > maxBits) {
+    // The smallest offset whose frame fits: bits fall as the offset grows.
+    let lo = d;
+    hi = MAX_OFFSET;
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if (trial(mid) <= budget) hi = mid;
+      if (trial(mid) <= maxBits) hi = mid;
       else lo = mid;
+    }
+  } else if (bits < minBits && d > MIN_OFFSET) {
+    // The largest offset that spends at least minBits (and still fits).
+    let lo = MIN_OFFSET;
+    let top = d;
+    if (trial(lo) < minBits) hi = lo;
+    else {
+      while (top - lo > 1) {
+        const mid = (lo + top) >> 1;
+        if (trial(mid) >= minBits) lo = mid;
+        else top = mid;
+      }
+      hi = lo;
+      if (trial(hi) > maxBits) hi = top;
     }
   }
   trial(hi);
@@ -1037,6 +1060,9 @@ export function encode(): i32 {
   put(ID_END, 3);
   byteAlign();
   reservoir += avgBits - <f64>bitPos;
+  runningOffset += (0.3 * (0.5 * reservoirMax - reservoir)) / avgBits;
+  if (runningOffset < <f64>MIN_OFFSET) runningOffset = <f64>MIN_OFFSET;
+  if (runningOffset > 60.0) runningOffset = 60.0;
   outLength = bitPos >> 3;
   return outLength;
 }
