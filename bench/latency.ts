@@ -229,7 +229,14 @@ async function measureRow(engine: BenchEngine, path: AudioPath, rig: Rig): Promi
       row.downloads = [...byPath].map(([p, bytes]) => ({ path: p, bytes })).sort((a, b) => b.bytes - a.bytes).slice(0, 5);
     }
     if (row.videoMs.length < FLIPS || (withAudio && row.audioMs.length < FLIPS)) {
-      row.reason = `seen: video ${row.videoMs.length}/${FLIPS}, audio ${withAudio ? `${row.audioMs.length}/${FLIPS}` : "-"}`;
+      // Say what the page and the ingest saw: a session that ended early, an encoder error, ffmpeg's complaint.
+      const lastSeen = Math.max(ingest.changes.at(-1)?.atMs ?? 0, ingest.audioEdges.at(-1)?.atMs ?? 0);
+      row.reason = [
+        `seen: video ${row.videoMs.length}/${FLIPS}, audio ${withAudio ? `${row.audioMs.length}/${FLIPS}` : "-"}`,
+        `page state ${status.state}${status.errors.length ? ` (${status.errors.join("; ")})` : ""}`,
+        `ingest's last change ${lastSeen ? `${Math.round((lastSeen - flips[0]!.videoAtMs) / 1000)} s after the first flip` : "none"}`,
+        ...(ingest.log().trim() ? [`ffmpeg: ${ingest.log().trim().split("\n").slice(-3).join(" / ")}`] : []),
+      ].join("; ");
     }
     if (row.videoMs.length === 0) return fail(row, `the ingest saw no flip (${ingest.changes.length} changes, ${ingest.audioEdges.length} tone edges); ffmpeg: ${ingest.log().slice(-300)}`);
     return row;
@@ -369,6 +376,7 @@ function rowLine(r: Row): string {
     `go live -> first frame ${ms(r.goLiveToFirstFrameMs)} ms`,
     `bytes before live ${mb(r.bytesBeforeLive)}`,
     r.pageSkewMs.length ? `page paint - sound ${stat(r.pageSkewMs.map(Math.abs))} ms` : "",
+    r.reason ?? "",
   ].filter(Boolean).join("; ");
 }
 
@@ -388,7 +396,7 @@ function markdownTable(rows: readonly Row[]): string {
       continue;
     }
     const seen = `${r.videoMs.length} / ${r.path === "none" ? "-" : r.audioMs.length} of ${r.flips}`;
-    lines.push(`| ${r.browser} | ${path} | ${stat(r.videoMs)} | ${r.path === "none" ? "-" : stat(r.audioMs)} | ${seen} | ${ms(r.goLiveToFirstFrameMs)} | ${mb(r.bytesBeforeLive)} | capture: video ${r.videoCapture ?? "?"}${r.audioCapture ? `, audio ${r.audioCapture}` : ""} |`);
+    lines.push(`| ${r.browser} | ${path} | ${stat(r.videoMs)} | ${r.path === "none" ? "-" : stat(r.audioMs)} | ${seen} | ${ms(r.goLiveToFirstFrameMs)} | ${mb(r.bytesBeforeLive)} | capture: video ${r.videoCapture ?? "?"}${r.audioCapture ? `, audio ${r.audioCapture}` : ""}${r.reason ? `; ${r.reason.replaceAll("|", "/")}` : ""} |`);
   }
   return lines.join("\n");
 }
