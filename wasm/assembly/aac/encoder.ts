@@ -291,7 +291,7 @@ function attacks(c: i32, h: StaticArray<f64>): i32 {
     if (e > 10.0 * avg && e > 128.0 * 10.0 * 10.0) found |= s < 4 ? 1 : 2;
     // A sound that stops dead (20 dB down at once, into near silence): short blocks keep the
     // quantisation noise of what came before out of the silence after it.
-    else if (e * 100.0 < avg && e < 128.0 * 30.0 * 30.0) found |= s < 4 ? 1 : 2;
+    else if (e * 100.0 < avg && avg > 128.0 * 100.0 * 100.0 && e < 128.0 * 30.0 * 30.0) found |= s < 4 ? 1 : 2;
     avg = 0.7 * avg + 0.3 * e;
   }
   hpPrev[c] = prev;
