@@ -244,7 +244,8 @@ describe("AAC-LC encoder (wasm)", () => {
       expect(10 * Math.log10(click / echo), `pre-echo before ${at}`).toBeGreaterThan(40);
     }
     const steady = await encode({ sampleRate: rate, channels: 1, bitrate: 96000 }, [sine(n, rate, 440, 0.3)]);
-    expect(steady.sequences.slice(2).every((s) => s === 0)).toBe(true);
+    // (The last frames are flush()'s silence after the tone: a sound that stops dead.)
+    expect(steady.sequences.slice(2, -4).every((s) => s === 0)).toBe(true);
   });
 
   it("every Huffman book codes a real stream: each of books 1-11 alone decodes cleanly and follows the input", async () => {
