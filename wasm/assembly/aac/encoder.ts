@@ -1017,7 +1017,10 @@ export function encode(): i32 {
   // the reservoir holds (the offset rises until the frame fits) or so few that the reservoir
   // would overflow (it falls, spending the bits rather than padding). The running offset
   // follows the reservoir: below half full it rises, above it falls.
-  const maxBits = <i32>Math.min(avgBits + reservoir, 6144.0 * <f64>channels) - 3 - 7; // END and the byte alignment
+  // One frame may take at most part of the reservoir (more for short blocks): a loud event
+  // must not leave the frames after it starved.
+  const share = seq == EIGHT_SHORT ? 0.8 : 0.5;
+  const maxBits = <i32>Math.min(avgBits + share * reservoir, 6144.0 * <f64>channels) - 3 - 7; // END and the byte alignment
   const minBits = <i32>(avgBits - (reservoirMax - reservoir)) - 3 - 7;
   let d = <i32>Math.round(runningOffset);
   if (d < MIN_OFFSET) d = MIN_OFFSET;
@@ -1047,6 +1050,8 @@ export function encode(): i32 {
       hi = lo;
       if (trial(hi) > maxBits) hi = top;
     }
+    // Spending was forced: the running offset was too coarse for what this signal needs.
+    if (<f64>hi < runningOffset) runningOffset = <f64>hi;
   }
   trial(hi);
   lastDelta = hi;
@@ -1089,3 +1094,4 @@ export function lastWindowSequence(): i32 {
 export function lastMaxSfb(): i32 {
   return maxSfb;
 }
+
