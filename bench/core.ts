@@ -55,6 +55,7 @@ import { allocFresh, allocNodeUnsafe, reusableAllocator, type Allocator } from "
 import { BaselineChunkWriter } from "./baseline/chunk-writer.js";
 import { BaselineFlvWriter } from "./baseline/flv-writer.js";
 import { median, summarize, type Summary } from "./stats.js";
+import { aacSpeedReport, benchAacSpeed } from "./aac-speed.js";
 
 const CHUNK_SIZE = 4096;
 const STREAM_ID = 1;
@@ -814,6 +815,9 @@ async function main(): Promise<number> {
   log(`\n\n${report(results, noise)}\n\n`);
   const { line, met } = summaryLine(results);
   log(`${line}\n`);
+  log("\nAAC ");
+  const aac = await benchAacSpeed(values.quick ? 3 : 7, values.quick ? 5 : 20, log);
+  log(`\n\n${aacSpeedReport(aac)}\n`);
   const seconds = (performance.now() - t0) / 1000;
   log(`(${seconds.toFixed(1)} s)\n`);
 
@@ -825,6 +829,7 @@ async function main(): Promise<number> {
       machine,
       config: { runs: opt.runs, chunkSize: CHUNK_SIZE, streamId: STREAM_ID, pool: POOL, heapUnit: HEAP_UNIT },
       cases: results,
+      aacSpeed: aac,
       heapNoise: noise,
       summary: line,
       targetMet: met,
