@@ -243,6 +243,12 @@ describe("AAC-LC encoder (wasm)", () => {
       for (let i = at; i < at + 32; i++) click += x[i]! ** 2;
       expect(10 * Math.log10(click / echo), `pre-echo before ${at}`).toBeGreaterThan(40);
     }
+    // A soft click on a loud low tone (the tone 10 dB above the click's energy): still a transient.
+    const loud = sine(n, rate, 660, 0.4);
+    for (let i = 0; i < 24; i++) loud[30000 + i]! += 0.5 * Math.exp(-i / 6);
+    const onTone = await encode({ sampleRate: rate, channels: 1, bitrate: 64000 }, [loud]);
+    const k = Math.floor(30000 / 1024) + 1;
+    expect(onTone.sequences.slice(k - 2, k + 3), "sequences around a click on a loud tone").toContain(2);
     const steady = await encode({ sampleRate: rate, channels: 1, bitrate: 96000 }, [sine(n, rate, 440, 0.3)]);
     // (The last frames are flush()'s silence after the tone: a sound that stops dead.)
     expect(steady.sequences.slice(2, -4).every((s) => s === 0)).toBe(true);

@@ -48,7 +48,9 @@ const hist1 = new StaticArray<f64>(3 * FRAME);
 
 // Transient detection: a first-difference high-pass, energies of 128-sample segments.
 const hpPrev = new StaticArray<f64>(2);
+const hpPrev2 = new StaticArray<f64>(2);
 const segAvg = new StaticArray<f64>(2);
+const segAvg1 = new StaticArray<f64>(2);
 let earlyPrev: bool = false; // attack in the first half of the previous frame
 let latePrev: bool = false; // ... second half of the previous frame
 let latePrev2: bool = false; // ... second half of the frame before
@@ -230,7 +232,9 @@ export function init(rate: i32, chans: i32, bits: i32): i32 {
   }
   for (let c = 0; c < 2; c++) {
     hpPrev[c] = 0;
+    hpPrev2[c] = 0;
     segAvg[c] = 0;
+    segAvg1[c] = 0;
   }
   for (let i = 0; i < 1024; i++) winLong[i] = Math.sin((Math.PI * (<f64>i + 0.5)) / 2048.0);
   for (let i = 0; i < 128; i++) winShort[i] = Math.sin((Math.PI * (<f64>i + 0.5)) / 256.0);
@@ -277,25 +281,36 @@ function takeInput(c: i32, h: StaticArray<f64>): void {
 /** Attacks in the new frame of channel c: bit 0 in its first half, bit 1 in its second. */
 function attacks(c: i32, h: StaticArray<f64>): i32 {
   let found = 0;
+  // Onsets on the second difference (12 dB per octave: a click stands out of a loud low tone
+  // or voice); stops on the first difference (speech's own energy, which the second would hide).
   let prev = hpPrev[c];
+  let prev2 = hpPrev2[c];
   let avg = segAvg[c];
+  let avg1 = segAvg1[c];
   for (let s = 0; s < 8; s++) {
     let e = 0.0;
+    let e1 = 0.0;
     for (let i = 0; i < 128; i++) {
       const x = unchecked(h[2 * FRAME + s * 128 + i]);
-      const d = x - prev;
+      const d1 = x - prev;
+      const d = d1 - (prev - prev2);
+      prev2 = prev;
       prev = x;
       e += d * d;
+      e1 += d1 * d1;
     }
-    // An attack: a segment ten times (10 dB) the recent average, above a floor of about -70 dBFS.
-    if (e > 10.0 * avg && e > 128.0 * 10.0 * 10.0) found |= s < 4 ? 1 : 2;
+    // An attack: a segment 15 times (12 dB) the recent average, above a floor of about -70 dBFS.
+    if (e > 15.0 * avg && e > 128.0 * 10.0 * 10.0) found |= s < 4 ? 1 : 2;
     // A sound that stops dead (20 dB down at once, into near silence): short blocks keep the
     // quantisation noise of what came before out of the silence after it.
-    else if (e * 100.0 < avg && avg > 128.0 * 100.0 * 100.0 && e < 128.0 * 30.0 * 30.0) found |= s < 4 ? 1 : 2;
+    else if (e1 * 100.0 < avg1 && avg1 > 128.0 * 100.0 * 100.0 && e1 < 128.0 * 30.0 * 30.0) found |= s < 4 ? 1 : 2;
     avg = 0.7 * avg + 0.3 * e;
+    avg1 = 0.7 * avg1 + 0.3 * e1;
   }
   hpPrev[c] = prev;
+  hpPrev2[c] = prev2;
   segAvg[c] = avg;
+  segAvg1[c] = avg1;
   return found;
 }
 
