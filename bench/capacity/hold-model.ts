@@ -2,10 +2,11 @@
  * How long the bridge's A/V interleaver holds frames by design, on a perfect
  * machine: every frame of the replayed file arrives exactly at its decode
  * time (real-time pacing), goes through the bridge's own Interleaver
- * (server/bridge/interleaver.ts), and is released when a frame of the other
- * track has arrived. A video frame thus waits for the next audio frame (up
- * to 21.3 ms at 48 kHz AAC) and an audio frame for the next video frame (up
- * to 33.3 ms at 30 fps). The bridge's latency histogram measures from a
+ * (server/bridge/interleaver.ts) with the session's track durations (an AAC
+ * frame covers 1024 samples; video frames cover nothing), and is released
+ * by its rules: a video frame once the audio frame covering its time has
+ * arrived (with a file's real-time pacing: at once), an audio frame when
+ * the next video frame arrives (up to 33.3 ms at 30 fps). The bridge's latency histogram measures from a
  * frame's arrival to its write, so this hold is part of every figure it
  * reports; the model separates it from the processing time.
  */
@@ -20,13 +21,13 @@ export const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.
 export function interleaveHolds(media: ReplayMedia, reorderWindowMs = 1000): number[] {
   const il = new Interleaver<number>(reorderWindowMs);
   if (media.video) il.addTrack("video");
-  if (media.audio) il.addTrack("audio");
+  if (media.audio) il.addTrack("audio", (1024 * 1000) / media.audio.sampleRate);
   const arrival: number[] = [];
   const hold: number[] = new Array<number>(media.frames.length).fill(NaN);
   media.frames.forEach((f, i) => {
     const now = f.dtsUs / 1000;
     arrival.push(now);
-    for (const j of il.push(f.track, Math.round(f.dtsUs / 1000), i)) hold[j] = now - arrival[j]!;
+    for (const j of il.push(f.track, Math.round(f.dtsUs / 1000), i, now)) hold[j] = now - arrival[j]!;
   });
   return hold.filter((h) => !Number.isNaN(h)); // the last frames of the pass wait for the next one: left out
 }
