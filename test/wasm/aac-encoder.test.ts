@@ -135,7 +135,16 @@ describe("AAC-LC encoder (wasm)", () => {
     expect(() => enc.encode([new Float32Array(10)])).toThrow(AacWasmError);
   });
 
-  it("one frame of lookahead: a frame per 1024 samples once the second is in; flush() returns the rest, one more than the input's frames", async () => {
+  it("half a frame of lookahead: frame k leaves once input reaches (k + 1) * 1024 + 512", async () => {
+    const enc = await createAacWasmEncoder({ sampleRate: 48000, channels: 2, bitrate: 128000 });
+    const x = sine(4096, 48000, 440, 0.3);
+    expect(enc.encode([x.subarray(0, 1535), x.subarray(0, 1535)])).toHaveLength(0);
+    expect(enc.encode([x.subarray(1535, 1536), x.subarray(1535, 1536)])).toHaveLength(1);
+    expect(enc.encode([x.subarray(1536, 2559), x.subarray(1536, 2559)])).toHaveLength(0);
+    expect(enc.encode([x.subarray(2559, 2560), x.subarray(2559, 2560)])).toHaveLength(1);
+  });
+
+  it("a frame per 1024 samples; flush() returns the rest, one more than the input's frames", async () => {
     const enc = await createAacWasmEncoder({ sampleRate: 48000, channels: 1, bitrate: 64000 });
     const x = sine(1024 * 5 + 100, 48000, 440, 0.3);
     expect(enc.encode([x.subarray(0, 1024)])).toHaveLength(0);

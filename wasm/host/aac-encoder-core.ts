@@ -3,10 +3,12 @@
  * JavaScript environment (browser page, worker, AudioWorklet, Node): planar
  * float PCM in, raw AAC frames (no ADTS) out as soon as each is encoded.
  *
- * Timing: the encoder looks one frame ahead and the MDCT overlaps blocks, so
- * frame k (counting from 0) decodes to the input samples that start at
- * (k - 1) * 1024: frame 0 is the decoder's priming frame. `encode()` returns
- * frame k once input up to sample (k + 2) * 1024 is in.
+ * Timing: the MDCT overlaps blocks, so frame k (counting from 0) decodes to
+ * the input samples that start at (k - 1) * 1024: frame 0 is the decoder's
+ * priming frame. The encoder looks half a frame ahead (block switching):
+ * `encode()` returns frame k once input up to sample (k + 1) * 1024 + 512
+ * is in, so a sample leaves 1536 to 2560 samples (32-53 ms at 48 kHz)
+ * after it came in.
  */
 import { GoliveError } from "../../protocol/errors.js";
 
@@ -43,11 +45,13 @@ export class AacWasmError extends GoliveError {
 
 /** Samples per channel per AAC frame. */
 export const AAC_WASM_FRAME = 1024;
+/** Samples per channel the module takes per call. */
+const HALF = AAC_WASM_FRAME / 2;
 
 interface Exports {
   memory: WebAssembly.Memory;
   init(rate: number, channels: number, bitrate: number): number;
-  encode(): number;
+  encodeHalf(): number;
   inputPtr(): number;
   outputPtr(): number;
   nonFiniteSamples(): number;
@@ -123,7 +127,7 @@ export class AacWasmEncoder {
     this.#x = instance.exports as unknown as Exports;
     const status = this.#x.init(config.sampleRate, config.channels, config.bitrate);
     if (status !== 0) throw new AacWasmError(AacWasmErrorCode.Config, `the AAC encoder refused ${JSON.stringify(config)} (status ${status})`);
-    this.#pending = Array.from({ length: config.channels }, () => new Float32Array(AAC_WASM_FRAME));
+    this.#pending = Array.from({ length: config.channels }, () => new Float32Array(HALF));
   }
 
   /** Frames returned so far. */
@@ -183,12 +187,12 @@ export class AacWasmEncoder {
     const out: Uint8Array[] = [];
     let at = 0;
     while (at < length) {
-      const n = Math.min(AAC_WASM_FRAME - this.#fill, length - at);
+      const n = Math.min(HALF - this.#fill, length - at);
       this.#copyIn(planes, at, n);
       at += n;
       this.#fill += n;
-      if (this.#fill === AAC_WASM_FRAME) {
-        const frame = this.#encodeFrame();
+      if (this.#fill === HALF) {
+        const frame = this.#encodeHalf();
         if (frame) out.push(frame);
       }
     }
@@ -207,8 +211,8 @@ export class AacWasmEncoder {
     const owed = Math.ceil(this.#samplesIn / AAC_WASM_FRAME) + 1;
     while (this.#framesOut < owed) {
       for (const p of this.#pending) p.fill(0, this.#fill);
-      this.#fill = AAC_WASM_FRAME;
-      const frame = this.#encodeFrame();
+      this.#fill = HALF;
+      const frame = this.#encodeHalf();
       if (frame) out.push(frame);
     }
     return out;
@@ -234,14 +238,14 @@ export class AacWasmEncoder {
     }
   }
 
-  #encodeFrame(): Uint8Array | null {
+  #encodeHalf(): Uint8Array | null {
     const x = this.#x;
     const input = new Float32Array(x.memory.buffer, x.inputPtr(), 2 * AAC_WASM_FRAME);
     for (let c = 0; c < this.channels; c++) input.set(this.#pending[c]!, c * AAC_WASM_FRAME);
     this.#fill = 0;
     let bytes: number;
     try {
-      bytes = x.encode();
+      bytes = x.encodeHalf();
     } catch (err) {
       this.#closed = true;
       if (err instanceof AacWasmError) throw err;

@@ -1,7 +1,7 @@
 /**
  * The wasm AAC-LC encoder's worker: PCM blocks in, each AAC frame posted
- * back the moment it is encoded (one frame of lookahead: a frame leaves
- * once the input 1024 samples past its end is in). Off the page's thread,
+ * back the moment it is encoded (half a frame of lookahead: a frame leaves
+ * once the input 512 samples past the end of its block is in). Off the page's thread,
  * so a busy page delays neither the encoding nor, by it, the audio clock.
  */
 import { AacWasmEncoder, type AacEncodeConfig } from "../../wasm/host/aac-encoder-core.js";

@@ -223,6 +223,7 @@ export function init(rate: i32, chans: i32, bits: i32): i32 {
   nonFinite = 0;
   clipped = 0;
   earlyPrev = false;
+  secondHalf = false;
   latePrev = false;
   latePrev2 = false;
   outLength = 0;
@@ -259,10 +260,13 @@ export function reservoirBits(): i32 {
 
 // ---- input and block switching ----------------------------------------------
 
-function takeInput(c: i32, h: StaticArray<f64>): void {
-  // Shift frames m, m+1 to m-1, m; the new frame becomes m+1.
-  for (let i = 0; i < 2 * FRAME; i++) unchecked((h[i] = unchecked(h[i + FRAME])));
-  for (let i = 0; i < FRAME; i++) {
+const HALF: i32 = FRAME / 2;
+
+/** Takes a half frame of channel c; the first half of a frame shifts frames m, m+1 to m-1, m. */
+function takeInput(c: i32, h: StaticArray<f64>, second: bool): void {
+  if (!second) for (let i = 0; i < 2 * FRAME; i++) unchecked((h[i] = unchecked(h[i + FRAME])));
+  const at = 2 * FRAME + (second ? HALF : 0);
+  for (let i = 0; i < HALF; i++) {
     let v = <f64>unchecked(input[c * FRAME + i]);
     if (!isFinite(v)) {
       v = 0;
@@ -274,12 +278,12 @@ function takeInput(c: i32, h: StaticArray<f64>): void {
       v = -1.0;
       clipped++;
     }
-    unchecked((h[2 * FRAME + i] = v * 32768.0));
+    unchecked((h[at + i] = v * 32768.0));
   }
 }
 
-/** Attacks in the new frame of channel c: bit 0 in its first half, bit 1 in its second. */
-function attacks(c: i32, h: StaticArray<f64>): i32 {
+/** Attacks in the new half frame of channel c (its four 128-sample segments): 1 if any. */
+function attacks(c: i32, h: StaticArray<f64>, second: bool): i32 {
   let found = 0;
   // Onsets on the second difference (12 dB per octave: a click stands out of a loud low tone
   // or voice); stops on the first difference (speech's own energy, which the second would hide).
@@ -287,7 +291,8 @@ function attacks(c: i32, h: StaticArray<f64>): i32 {
   let prev2 = hpPrev2[c];
   let avg = segAvg[c];
   let avg1 = segAvg1[c];
-  for (let s = 0; s < 8; s++) {
+  const first = second ? 4 : 0;
+  for (let s = first; s < first + 4; s++) {
     let e = 0.0;
     let e1 = 0.0;
     for (let i = 0; i < 128; i++) {
@@ -300,10 +305,10 @@ function attacks(c: i32, h: StaticArray<f64>): i32 {
       e1 += d1 * d1;
     }
     // An attack: a segment 15 times (12 dB) the recent average, above a floor of about -70 dBFS.
-    if (e > 15.0 * avg && e > 128.0 * 10.0 * 10.0) found |= s < 4 ? 1 : 2;
+    if (e > 15.0 * avg && e > 128.0 * 10.0 * 10.0) found = 1;
     // A sound that stops dead (20 dB down at once, into near silence): short blocks keep the
     // quantisation noise of what came before out of the silence after it.
-    else if (e1 * 100.0 < avg1 && avg1 > 128.0 * 100.0 * 100.0 && e1 < 128.0 * 30.0 * 30.0) found |= s < 4 ? 1 : 2;
+    else if (e1 * 100.0 < avg1 && avg1 > 128.0 * 100.0 * 100.0 && e1 < 128.0 * 30.0 * 30.0) found = 1;
     avg = 0.7 * avg + 0.3 * e;
     avg1 = 0.7 * avg1 + 0.3 * e1;
   }
@@ -984,23 +989,35 @@ function writeFill(bits: i32): void {
 
 // ---- the frame loop ---------------------------------------------------------------
 
+let secondHalf: bool = false;
+
 /**
- * Takes the frame in `input`; returns the byte length of the AAC frame now in
- * `output`, or 0 when none is ready yet (the first call: one frame of lookahead).
+ * Takes the next half frame (512 samples per channel, at input[c * 1024]);
+ * returns the byte length of the AAC frame now in `output`, or 0 when none
+ * is ready. Block m leaves with the first half of frame m + 1: its MDCT
+ * needs frames m - 1 and m, and whether block m + 1 is short (so m must be
+ * a START block) is known from the second half of frame m and the first
+ * half of frame m + 1, where block m + 1's short windows lie. Half a frame
+ * of lookahead.
  */
-export function encode(): i32 {
-  takeInput(0, hist0);
-  if (channels == 2) takeInput(1, hist1);
-  let a = attacks(0, hist0);
-  if (channels == 2) a |= attacks(1, hist1);
-  const early = (a & 1) != 0;
-  const late = (a & 2) != 0;
+export function encodeHalf(): i32 {
+  const second = secondHalf;
+  secondHalf = !secondHalf;
+  takeInput(0, hist0, second);
+  if (channels == 2) takeInput(1, hist1, second);
+  let a = attacks(0, hist0, second);
+  if (channels == 2) a |= attacks(1, hist1, second);
+  if (second) {
+    latePrev = a != 0;
+    outLength = 0;
+    return 0;
+  }
+  const early = a != 0;
   framesIn++;
   // Block m = framesIn - 2 is short when an attack is in the second half of frame m-1 or the first half of frame m.
   const shortNow = earlyPrev || latePrev2;
   const shortNext = early || latePrev;
   latePrev2 = latePrev;
-  latePrev = late;
   earlyPrev = early;
   if (framesIn < 2) {
     outLength = 0;
