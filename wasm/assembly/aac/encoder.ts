@@ -1,13 +1,13 @@
-// A streaming AAC-LC encoder: 1024-sample frames in, raw_data_block()s out
+// A streaming AAC-LC encoder: PCM in half frames, raw_data_block()s out
 // (ISO/IEC 14496-3 subpart 4; no ADTS: the AudioSpecificConfig travels
 // beside the frames). One encoder per module instance.
 //
-// Per frame: block switching on transients seen one frame ahead (the only
-// lookahead), the MDCT with sine windows, a psychoacoustic threshold per
+// Per frame: block switching on transients seen half a frame ahead (the
+// only lookahead), the MDCT with sine windows, a psychoacoustic threshold per
 // scalefactor band (energy spread over Bark, a tonality-dependent offset,
 // the threshold in quiet, pre-echo control), per-band M/S for stereo, then a
-// rate loop that searches one offset on all bands' scalefactors so the frame
-// fits the bits the reservoir allows, the sectioning that minimises the
+// rate loop that holds one offset on all bands' scalefactors (constant
+// quality) within what the bit reservoir allows, the sectioning that minimises the
 // frame's bits for those quantised values, and the bitstream.
 import { HCB1_CODE, HCB1_LEN, HCB2_CODE, HCB2_LEN, HCB3_CODE, HCB3_LEN, HCB4_CODE, HCB4_LEN, HCB5_CODE, HCB5_LEN, HCB6_CODE, HCB6_LEN, HCB7_CODE, HCB7_LEN, HCB8_CODE, HCB8_LEN, HCB9_CODE, HCB9_LEN, HCB10_CODE, HCB10_LEN, HCB11_CODE, HCB11_LEN, SF_CODE, SF_LEN } from "./huffman-tables";
 import { Mdct } from "./mdct";
