@@ -10,7 +10,7 @@
  * MediaRecorder cannot be told to make a keyframe on demand; where Chromium
  * supports it, `videoKeyFrameIntervalDuration` asks for one every 2 s.
  */
-import { ALL_FORMATS, EncodedPacketSink, Input, ReadableStreamSource } from "mediabunny";
+import type { EncodedPacketSink, Input } from "mediabunny";
 import { buildAvcC, isAnnexB, splitAnnexB, toAvcc } from "./annexb.js";
 import { BroadcastError } from "./errors.js";
 import { WebmLiveDemuxer, type WebmTrack } from "./webm-live-demuxer.js";
@@ -138,10 +138,12 @@ export class RecorderVideo {
   }
 
   async #demux(stream: ReadableStream<Uint8Array>, startedAtUs: number, callbacks: RecorderVideoCallbacks, withAudio: boolean): Promise<void> {
+    // mediabunny (~270 KB) only where a recorder writes MP4: not on the WebCodecs path's download.
+    const { ALL_FORMATS, EncodedPacketSink, Input, ReadableStreamSource } = await import("mediabunny");
     const input = new Input({ source: new ReadableStreamSource(stream), formats: ALL_FORMATS });
     const track = await input.getPrimaryVideoTrack();
     if (!track) throw new Error("no video track in the recording");
-    const audio = withAudio ? this.#demuxAudio(input, startedAtUs, callbacks) : Promise.resolve();
+    const audio = withAudio ? this.#demuxAudio(input, EncodedPacketSink, startedAtUs, callbacks) : Promise.resolve();
     const config = await track.getDecoderConfig();
     const description = config?.description;
     const h264 = new H264Frames(callbacks, track.displayWidth, track.displayHeight);
@@ -159,7 +161,7 @@ export class RecorderVideo {
   }
 
   /** The AAC track of an H.264 + AAC recording, frames passed through as they are. */
-  async #demuxAudio(input: Input, startedAtUs: number, callbacks: RecorderVideoCallbacks): Promise<void> {
+  async #demuxAudio(input: Input, Sink: typeof EncodedPacketSink, startedAtUs: number, callbacks: RecorderVideoCallbacks): Promise<void> {
     const track = await input.getPrimaryAudioTrack();
     if (!track) throw new Error("no audio track in the recording");
     const config = await track.getDecoderConfig();
@@ -167,7 +169,7 @@ export class RecorderVideo {
     if (!config || !description || !config.codec.startsWith("mp4a.40")) throw new Error(`the recording's audio is ${config?.codec ?? "unknown"}, not AAC with an AudioSpecificConfig`);
     const bytes = ArrayBuffer.isView(description) ? new Uint8Array(description.buffer, description.byteOffset, description.byteLength) : new Uint8Array(description);
     callbacks.onAudioConfig?.({ codec: config.codec, description: bytes.slice(), sampleRate: config.sampleRate, channels: config.numberOfChannels });
-    for await (const packet of new EncodedPacketSink(track).packets()) {
+    for await (const packet of new Sink(track).packets()) {
       callbacks.onAudioChunk?.({ data: packet.data, timestampUs: startedAtUs + Math.round(packet.timestamp * 1e6) });
     }
   }
