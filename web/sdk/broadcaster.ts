@@ -1,7 +1,8 @@
 /**
  * Broadcaster: the SDK's one class. Captures (camera + mic, a screen, a
  * canvas, or any MediaStream), encodes in the browser (WebCodecs H.264 in a
- * worker; AAC from WebCodecs or ffmpeg.wasm), and sends the frames to a
+ * worker; AAC from WebCodecs, golive's wasm encoder, or ffmpeg.wasm on
+ * request), and sends the frames to a
  * golive bridge over the wire protocol, which publishes them to RTMP.
  *
  *   const b = new Broadcaster({ bridgeUrl: "ws://127.0.0.1:8080/ingest" });
