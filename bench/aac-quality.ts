@@ -42,6 +42,7 @@
  *                                                       frame must decode cleanly
  *   npm run bench:aac -- --json out.json --work-dir DIR inputs and .aac outputs go to DIR
  */
+import { seededRandom } from "./signals.js";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -272,18 +273,6 @@ function scaled(planes: Float32Array[], gain: number): Float32Array[] {
   return planes;
 }
 
-/** Deterministic uniform [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Gaussian samples from a uniform source (Box-Muller). */
 function gaussian(next: () => number): () => number {
   return () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
@@ -351,7 +340,7 @@ function musicPlanes(sampleRate: number, seconds: number): [Float32Array, Float3
   const length = Math.round(seconds * sampleRate);
   const left = new Float32Array(length);
   const right = new Float32Array(length);
-  const uniform = random(19);
+  const uniform = seededRandom(19);
   const normal = gaussian(uniform);
   const midi = (note: number): number => 440 * 2 ** ((note - 69) / 12);
   /** A harmonic tone from `start` s, `duration` s, partial h at 1/h^tilt, envelope attack/decay. */

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAacWasmEncoder, type AacEncodeConfig } from "../wasm/host/aac-encoder.js";
+import { musicLike } from "./signals.js";
 import { median } from "./stats.js";
 
 export interface AacSpeedRow {
@@ -20,25 +21,6 @@ export interface AacSpeedRow {
   ffmpegRealtime: number;
   /** Median of the per-round ratios wasm / ffmpeg. */
   ratio: number;
-}
-
-function musicLike(n: number, rate: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const r = (): number => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  };
-  const x = new Float32Array(n);
-  let lp = 0;
-  for (let i = 0; i < n; i++) {
-    const t = i / rate;
-    lp = 0.9 * lp + 0.1 * r();
-    let v = 0.2 * Math.sin(2 * Math.PI * 220 * t) + 0.1 * Math.sin(2 * Math.PI * 440 * t + 1) + 0.1 * lp + 0.01 * r();
-    const click = i % Math.round(rate * 0.37);
-    if (click < 64) v += 0.5 * Math.exp(-click / 12) * r();
-    x[i] = v;
-  }
-  return x;
 }
 
 export async function benchAacSpeed(rounds: number, seconds: number, log: (s: string) => void): Promise<AacSpeedRow[]> {

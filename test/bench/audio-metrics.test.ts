@@ -1,25 +1,14 @@
 import { describe, expect, it } from "vitest";
+import { seededRandom } from "../../bench/signals.js";
 import {
   Fft, alignToReference, audioBandwidth, estimateDelay, noiseToMaskRatio, segmentalSnr, thresholdInQuietDb,
 } from "../../bench/audio-metrics.js";
 
 const RATE = 48000;
 
-/** Deterministic uniform [0, 1) (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Gaussian white noise of the given RMS (Box-Muller). */
 function noise(length: number, rms: number, seed: number): Float32Array {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const out = new Float32Array(length);
   for (let i = 0; i < length; i++) {
     out[i] = rms * Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());

@@ -11,17 +11,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { AacWasmError, createAacWasmEncoder, type AacEncodeConfig, type AacWasmEncoder } from "../../wasm/host/aac-encoder.js";
 import { wrapAdts } from "../../web/audio/adts.js";
+import { musicLike } from "../../bench/signals.js";
 
 const run = promisify(execFile);
-
-/** A deterministic pseudo-random source in [-1, 1). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 31 - 1;
-  };
-}
 
 interface Encoded {
   frames: Uint8Array[];
@@ -97,22 +89,6 @@ function snr(ref: Float32Array, out: Float32Array, from = 2048, to = ref.length 
 }
 
 const sine = (n: number, rate: number, f: number, a: number): Float32Array => Float32Array.from({ length: n }, (_, i) => a * Math.sin((2 * Math.PI * f * i) / rate));
-
-/** Tones, noise and sharp clicks: a music-like test signal. */
-function musicLike(n: number, rate: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const x = new Float32Array(n);
-  let lp = 0;
-  for (let i = 0; i < n; i++) {
-    const t = i / rate;
-    lp = 0.9 * lp + 0.1 * r();
-    let v = 0.2 * Math.sin(2 * Math.PI * 220 * t) + 0.1 * Math.sin(2 * Math.PI * 440 * t + 1) + 0.05 * Math.sin(2 * Math.PI * 1320 * t) + 0.1 * lp + 0.01 * r();
-    const click = i % Math.round(rate * 0.37);
-    if (click < 64) v += 0.5 * Math.exp(-click / 12) * r();
-    x[i] = v;
-  }
-  return x;
-}
 
 describe("AAC-LC encoder (wasm)", () => {
   it("says what it makes: mp4a.40.2 and the AudioSpecificConfig of its rate and channels", async () => {
