@@ -79,12 +79,21 @@ describe("AAC through ffmpeg.wasm in Chromium", { timeout: 60_000 }, () => {
     expect(assets.some((f) => /^worker-.*\.js$/.test(f))).toBe(true);
   });
 
-  it("createAacEncoder takes ffmpeg.wasm where WebCodecs has no AAC (this Chromium)", async () => {
-    const r = await run({ path: "auto", seconds: 1, channels: 2, dataChannels: 2, format: "f32-planar", piece: 480, segmentMs: 500, firstTimestampUs: 0 });
+  it("createAacEncoder takes golive's wasm encoder where WebCodecs has no AAC (this Chromium): a worker in the bundle, frames stamped by their first decoded sample, the tone continuous", async () => {
+    const t0 = 2_000_000;
+    const r = await run({ path: "auto", seconds: 3, channels: 2, dataChannels: 2, format: "f32-planar", piece: 480, segmentMs: 500, firstTimestampUs: t0 });
     expect(r.errors).toEqual([]);
     expect(r.webCodecsAac, "this Chromium has a WebCodecs AAC encoder now: the ffmpeg.wasm tests below still force that path").toBe(false);
-    expect(r.kind).toBe("ffmpeg");
-    expect(r.timestamps).toHaveLength(Math.ceil(TONE_RATE / F));
+    expect(r.kind).toBe("wasm");
+    expect(r.description).toEqual([0x11, 0x90]);
+    // One frame per 1024 input samples and the decoder's priming frame first: frame k decodes to the input from sample (k - 1) * 1024.
+    const frames = Math.ceil(r.inputSamples / F) + 1;
+    expect(r.timestamps).toEqual(Array.from({ length: frames }, (_, k) => t0 + Math.round(((k - 1) * F * 1e6) / TONE_RATE)));
+    const decoded = await decodeAdts(bytes(r.adtsBase64), 2);
+    expect(decoded.length / 2).toBe(frames * F);
+    const report = analyseTone(decoded.subarray(2 * F), 2, r.inputSamples, []);
+    console.log(`wasm AAC encoder: ${describeReport(report)}; load ${r.loadMs.toFixed(0)} ms`);
+    expect(seamlessViolations(report)).toEqual([]);
   });
 
   it("encodes 10 s of stereo in 0.5 s segments that decode to the continuous tone (20 joins)", async () => {
