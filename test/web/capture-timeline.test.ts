@@ -74,6 +74,20 @@ describe("AudioTimeline", () => {
     expect(stalled.out.map((b) => b.timestampUs)).toEqual(calm.out.map((b) => b.timestampUs));
   });
 
+  it("after a stall, a backlog drained almost at its own pace (WebKit: each message handled slowly) does not pass for drift", () => {
+    // Blocks captured from 2 s are queued behind a stall until 3.5 s, then handled one per 0.3 block times until caught up (~4.1 s).
+    const drain = (n: number) => {
+      const t = n / SR;
+      if (t < 2) return 1000;
+      const arrival = 3.5 + 0.3 * (t - 2);
+      return arrival > t ? (arrival - t) * 1e6 : 1000;
+    };
+    const calm = simulate(8, 1, () => 1000);
+    const stalled = simulate(8, 1, drain);
+    expect(stalled.timeline.ratio).toBe(1);
+    expect(stalled.out.map((b) => b.timestampUs)).toEqual(calm.out.map((b) => b.timestampUs));
+  });
+
   it("an audio clock 2.4 % slow (Firefox's mock device) is resampled: after 3 s every stamp is within 15 ms of the capture time of its samples", () => {
     const speed = 0.976;
     const { out, timeline } = simulate(12, speed, (n) => 1000 + ((n / B) % 5) * 1500);

@@ -48,6 +48,9 @@ export interface AudioTimelineOptions {
   maxGapFrames?: number;
 }
 
+/** After a pause in the blocks' arrival (a main-thread stall), how long the drift estimate ignores them, µs: two of its windows. */
+const STALL_HOLDOFF_US = 1_000_000;
+
 export class AudioTimeline {
   readonly #sampleRate: number;
   readonly #channels: number;
@@ -61,6 +64,8 @@ export class AudioTimeline {
   /** Frames of silence inserted so far. */
   #silenceFrames = 0;
   #lastArrivalUs = Number.NEGATIVE_INFINITY;
+  /** No drift observations before this arrival time (after a pause in arrivals), µs. */
+  #holdoffUntilUs = Number.NEGATIVE_INFINITY;
   readonly #drift: DriftCorrector;
 
   constructor(options: AudioTimelineOptions) {
@@ -134,10 +139,14 @@ export class AudioTimeline {
     // input, from blocks in steady flow only. After a main-thread stall the
     // queued blocks arrive in a burst, all late: the first of it after a long
     // pause, the rest right behind it; neither tells how the clocks drift.
+    // Where handling each message takes long (WebKit), the burst's blocks
+    // come almost at their own pace, still late: nothing is observed until
+    // STALL_HOLDOFF_US after a pause.
     const blockUs = this.#frameUs(block.frames);
     const sinceLast = arrivalUs - this.#lastArrivalUs;
     this.#lastArrivalUs = arrivalUs;
-    const steady = sinceLast >= blockUs * 0.25 && sinceLast <= blockUs * 4;
+    if (Number.isFinite(sinceLast) && sinceLast > blockUs * 4) this.#holdoffUntilUs = arrivalUs + STALL_HOLDOFF_US;
+    const steady = sinceLast >= blockUs * 0.25 && sinceLast <= blockUs * 4 && arrivalUs >= this.#holdoffUntilUs;
     this.#drift.observe(steady ? arrivalUs - this.#frameUs(block.startFrame + block.frames) - this.#anchorUs : Number.POSITIVE_INFINITY, block.frames);
     this.#emit(out, block.planes, block.startFrame, false);
     this.#nextFrame = block.startFrame + block.frames;
