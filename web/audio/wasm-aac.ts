@@ -5,6 +5,7 @@
  * and each frame goes out as soon as it is encoded (ffmpeg.wasm works on
  * 0.5 s segments).
  */
+import { audioSpecificConfig } from "./aac-config.js";
 import { AacEncoderError, AacErrorCode } from "./errors.js";
 import { readPlanarF32, type AudioDataLike } from "./pcm.js";
 import type { AacChunk } from "./segmented-encoder.js";
@@ -57,8 +58,7 @@ export class WasmAacEncoder {
     } catch (err) {
       throw new TypeError((err as Error).message);
     }
-    const sfi = [96000, 88200, 64000, 48000, 44100].indexOf(config.sampleRate);
-    const description = new Uint8Array([(2 << 3) | (sfi >> 1), ((sfi & 1) << 7) | (config.channels << 3)]);
+    const description = audioSpecificConfig(config.sampleRate, config.channels);
     let worker: Worker;
     try {
       worker = new Worker(new URL("./wasm-aac-worker.ts", import.meta.url), { type: "module" });
