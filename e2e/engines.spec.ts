@@ -64,6 +64,13 @@ async function broadcast(page: EnginePage, rtmpUrl: string, key: string, seconds
  */
 for (const engine of ENGINES) {
   test.describe(engine, () => {
+    // WebKitGTK's mock microphone under Xvfb sometimes underruns before the
+    // worklet: tens of ms of silence in the captured sound, and everything
+    // after it that much later (seen: a 71 ms dropout and a +90 ms step in
+    // one fresh-clone CI run of five; the worklet's sample clock runs on, so
+    // no capture code can see it). One retry, for this engine only; a second
+    // failure is a failure.
+    if (engine === "webkit") test.describe.configure({ retries: 1 });
     test(`${engine}: the SDK goes live for 10 s from the engine's fake camera and microphone: H.264 + AAC 1280x720, >= 27 fps, keyframes <= 2.1 s, continuous audio`, async ({ bridge, nginx }) => {
       test.setTimeout(90_000);
       const key = `sdk-${engine}`;
