@@ -78,7 +78,6 @@ let maxSfb: i32 = 0; // bands transmitted
 const groupLen = new StaticArray<i32>(8);
 const bandStart = new StaticArray<i32>(MAX_BANDS);
 const bandWidth = new StaticArray<i32>(MAX_BANDS);
-const bandBark = new StaticArray<f64>(MAX_BANDS);
 const msUsed = new StaticArray<bool>(MAX_BANDS);
 let msAny: bool = false;
 let msAll: bool = false;
@@ -101,7 +100,6 @@ const barkLong = new StaticArray<f64>(NUM_SWB_LONG);
 const barkShort = new StaticArray<f64>(NUM_SWB_SHORT);
 const spreadLong = new StaticArray<f64>(NUM_SWB_LONG * NUM_SWB_LONG);
 const spreadShort = new StaticArray<f64>(NUM_SWB_SHORT * NUM_SWB_SHORT);
-const globalGain = new StaticArray<i32>(2);
 
 // 2^(-3/16 (sf - 100)): the quantiser's step for |x|^(3/4), sf 0..255.
 const quantStep = new StaticArray<f64>(256);
@@ -412,7 +410,6 @@ function layoutBands(): void {
     for (let s = 0; s < bandsPerGroup; s++) {
       bandStart[s] = SWB_LONG_48[s];
       bandWidth[s] = SWB_LONG_48[s + 1] - SWB_LONG_48[s];
-      bandBark[s] = barkLong[s];
     }
     return;
   }
@@ -424,7 +421,6 @@ function layoutBands(): void {
       const b = g * bandsPerGroup + s;
       bandStart[b] = o + SWB_SHORT_48[s] * len;
       bandWidth[b] = (SWB_SHORT_48[s + 1] - SWB_SHORT_48[s]) * len;
-      bandBark[b] = barkShort[s];
     }
     o += 128 * len;
   }
@@ -891,7 +887,6 @@ function writeChannel(c: i32, q: StaticArray<i32>, common: bool): void {
       }
     }
   if (gg < 0) gg = SF_OFFSET;
-  globalGain[c] = gg;
   put(<u32>gg, 8);
   if (!common) writeIcsInfo();
   // section_data
