@@ -35,8 +35,9 @@ function stamp(frames: Uint8Array[]): void {
   post({ type: "frames", frames: out }, out.map((f) => f.data.buffer));
 }
 
+/** Encodes what is buffered (if a timeline has started) and starts a new timeline with a fresh encoder. */
 function restart(): void {
-  if (!encoder || !module || !config) return;
+  if (!encoder || !module || !config || originUs === undefined) return;
   stamp(encoder.flush());
   encoder = new AacWasmEncoder(module, config);
   originUs = undefined;
@@ -58,18 +59,13 @@ self.onmessage = async (event: MessageEvent<WasmAacIn>) => {
       }
       case "pcm": {
         if (!encoder) return;
-        if (msg.restart && originUs !== undefined) restart();
+        if (msg.restart) restart();
         originUs ??= msg.timestampUs;
         stamp(encoder.encode(msg.planes));
         break;
       }
       case "flush": {
-        if (encoder && originUs !== undefined) stamp(encoder.flush());
-        if (encoder && module && config) {
-          encoder = new AacWasmEncoder(module, config);
-          originUs = undefined;
-          framesOut = 0;
-        }
+        restart();
         post({ type: "flushed", id: msg.id });
         break;
       }
