@@ -107,6 +107,14 @@ export interface StartMessage {
    * as it comes instead of holding it for the other track.
    */
   interleaved?: boolean;
+  /**
+   * The client would rather wait than lose frames (a file replayed as fast
+   * as possible): the bridge sheds nothing for congestion and stops reading
+   * this session's WebSocket while a destination's backlog is past its bound,
+   * so the client's sends slow down. A live encoder leaves it off: it would
+   * fall behind real time instead of dropping.
+   */
+  backpressure?: boolean;
 }
 
 /** client -> bridge: a track's codec configuration. */
@@ -160,6 +168,11 @@ export interface DestinationMessage {
   message?: string;
   /** Reconnect attempt number, for reconnecting. */
   attempt?: number;
+  /**
+   * For reconnecting: ms until the next attempt (the bridge tries sooner if
+   * it sees the ingest's port answer again).
+   */
+  retryInMs?: number;
 }
 
 /** Per-destination counters in "stats". */
@@ -167,11 +180,26 @@ export interface DestinationStats {
   id: string;
   state: DestinationState;
   bytesSent: number;
+  /** Frames handed to the ingest's connection and not lost with it. */
   framesSent: number;
+  /** Frames never sent: shed for congestion, or arriving while not live. */
   framesDropped: number;
+  /** Frames sent on a connection that was then reset before they were delivered. */
+  framesLost: number;
+  /** Of the frames dropped or lost: audio frames, and video keyframes. */
+  audioLost: number;
+  keyframesLost: number;
+  /** The backlog: media not yet delivered to the ingest (sent or queued), ms and bytes. */
   queuedMs: number;
   queuedBytes: number;
+  /** Connections lost while live. */
   reconnects: number;
+  /** Time not live since first going live (reconnecting), ms. */
+  notLiveMs: number;
+  /** How the backlog is measured: "acks" (the ingest's Acknowledgements) or "socket" (the bridge's own queue only). */
+  backlogSource?: "acks" | "socket";
+  /** Rate the ingest received at over the last ~2 s, bits/s. */
+  deliveryBitrate?: number;
 }
 
 /** bridge -> client: periodic counters. */
@@ -342,6 +370,10 @@ function parseStart(m: Json): StartMessage {
   if (resume !== undefined) out.resume = resume;
   const client = str(m, "client", { optional: true, max: 256 });
   if (client !== undefined) out.client = client;
+  if (m.backpressure !== undefined) {
+    if (typeof m.backpressure !== "boolean") throw bad(`"backpressure" must be a boolean`);
+    out.backpressure = m.backpressure;
+  }
   if (m.interleaved !== undefined) {
     if (typeof m.interleaved !== "boolean") throw bad(`"interleaved" must be a boolean`);
     out.interleaved = m.interleaved;

@@ -34,6 +34,18 @@ interface ServeCliOptions {
   maxSessionsPerIp: number;
   resumeGrace: number;
   insecureOpenRelay: boolean;
+  reconnectFor: number;
+  adviceFloor?: number;
+  adviceCeiling?: number;
+}
+
+/** A bitrate option in kbit/s, for commander. */
+function kbitArg(name: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < 1 || n > 1_000_000) throw new InvalidArgumentError(`${name} must be a whole number of kbit/s, 1..1000000`);
+    return n * 1000;
+  };
 }
 
 /** An integer option parser with bounds, for commander. */
@@ -69,6 +81,9 @@ export function buildProgram(): Command {
     .addOption(new Option("--max-sessions <n>", "sessions at once").default(200).argParser(intArg("--max-sessions", 1, 100000)))
     .addOption(new Option("--max-sessions-per-ip <n>", "sessions at once from one address").default(10).argParser(intArg("--max-sessions-per-ip", 1, 100000)))
     .addOption(new Option("--resume-grace <ms>", "how long a dropped session waits for its browser to resume").default(10000).argParser(intArg("--resume-grace", 0, 600000)))
+    .addOption(new Option("--reconnect-for <s>", "how long a destination whose ingest went away keeps reconnecting (0: never)").default(600).argParser(intArg("--reconnect-for", 0, 7 * 24 * 3600)))
+    .addOption(new Option("--advice-floor <kbit/s>", "lowest video bitrate the bridge advises (default: 15% of the client's)").argParser(kbitArg("--advice-floor")))
+    .addOption(new Option("--advice-ceiling <kbit/s>", "highest video bitrate the bridge advises (default: the client's own)").argParser(kbitArg("--advice-ceiling")))
     .option("--insecure-open-relay", "DANGEROUS: on a non-loopback host, let anyone publish anywhere (no token, no allowlist)", false)
     .addHelpText("after", `
 Destinations are authorised by a token (--token-secret) or an allowlist
@@ -99,6 +114,9 @@ Examples:
         maxSessionsPerIp: opts.maxSessionsPerIp,
         resumeGraceMs: opts.resumeGrace,
         insecureOpenRelay: opts.insecureOpenRelay,
+        reconnectForMs: opts.reconnectFor * 1000,
+        ...(opts.adviceFloor !== undefined && { adviceFloorBitrate: opts.adviceFloor }),
+        ...(opts.adviceCeiling !== undefined && { adviceCeilingBitrate: opts.adviceCeiling }),
         shutdownTimeoutMs: 10_000,
       });
     });
@@ -122,16 +140,21 @@ Examples:
     .addOption(new Option("--sessions <n>", "run n concurrent sessions from this process; {session} in a --to URL becomes 1..n").default(1).argParser(intArg("--sessions", 1, 100_000)))
     .addOption(new Option("--ramp <ms>", "with --sessions: spread the session starts over this many ms").default(0).argParser(intArg("--ramp", 0, 3_600_000)))
     .option("--json", "print the full result as JSON instead of text", false)
+    .option("--allow-loss", "exit 0 even when frames were dropped or lost on the way to an ingest (they are still reported)", false)
     .addHelpText("after", `
 Examples:
   golive replay clip.mp4 --to rtmp://a.rtmp.youtube.com/live2/KEY
   golive replay test.flv --bridge ws://10.0.0.5:8080/ingest --to rtmp://127.0.0.1/live/a --to rtmp://127.0.0.1/live/b --fast
   golive replay test.flv --sessions 50 --ramp 5000 --loop 6 --to 'rtmp://127.0.0.1/live/load-{session}'
 
-Prints each destination's outcome (stream keys redacted). Exit status: 0 when
-every destination of every session completed (went live and ended cleanly),
-1 when a destination or session failed, 2 for bad usage or a file that cannot
-be replayed, 3 when the bridge cannot be reached, 130 when interrupted.`)
+Prints each destination's outcome (stream keys redacted) with frames sent,
+dropped and lost in resets, reconnects and time not live. --fast asks the
+bridge for backpressure: a slow link slows the replay instead of losing
+frames. Exit status: 0 when every destination of every session completed (went
+live and ended cleanly) and got every frame, 1 when a destination or session
+failed, 2 for bad usage or a file that cannot be replayed, 3 when the bridge
+cannot be reached, 4 when frames were dropped or lost (unless --allow-loss),
+130 when interrupted.`)
     .action(async (file: string, opts: ReplayCommandOptions) => {
       const { replayCommand } = await import("./replay-command.js");
       process.exitCode = await replayCommand(file, opts);

@@ -2,8 +2,10 @@
  * `golive replay <file>`: the CLI action over server/replay. Prints each
  * destination's outcome (stream keys redacted) and returns the exit code:
  *
- *   0    every destination of every session completed
- *   1    a destination or a session failed
+ *   0    every destination of every session completed, nothing dropped or lost
+ *   1    a destination or a session failed (ended early)
+ *   4    every destination completed, but frames were dropped or lost on the
+ *        way to an ingest (unless --allow-loss)
  *   2    bad usage, or the file cannot be replayed
  *   3    the bridge could not be reached
  *   130  interrupted (Ctrl-C): the sessions were stopped cleanly
@@ -11,7 +13,7 @@
 import type { Writable } from "node:stream";
 import { Logging, LogLevel } from "mediabunny";
 import { GoliveError } from "../protocol/errors.js";
-import type { BridgeMessage } from "../protocol/wire.js";
+import type { BridgeMessage, DestinationStats } from "../protocol/wire.js";
 import {
   loadReplayMedia, normalizeBridgeUrl, replayMany, ReplayErrorCode,
   type DestinationResult, type ReplayManyResult, type ReplayMedia, type SessionResult,
@@ -31,6 +33,8 @@ export interface ReplayCommandOptions {
   sessions: number;
   ramp: number;
   json: boolean;
+  /** Exit 0 even when frames were dropped or lost (they are still reported). */
+  allowLoss?: boolean;
 }
 
 /** Where the command writes (process.stdout/stderr by default; tests pass their own). */
@@ -42,7 +46,7 @@ export interface ReplayCommandIo {
 }
 
 /** Exit codes of `golive replay`. */
-export const ReplayExit = { Ok: 0, Failed: 1, Usage: 2, Unreachable: 3, Interrupted: 130 } as const;
+export const ReplayExit = { Ok: 0, Failed: 1, Usage: 2, Unreachable: 3, Loss: 4, Interrupted: 130 } as const;
 
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 const sec = (us: number): string => `${(us / 1e6).toFixed(1)} s`;
@@ -55,18 +59,30 @@ function describeMedia(m: ReplayMedia): string {
   return `${m.name} (${m.format.toUpperCase()}, ${tracks}, ${sec(m.durationUs)}, ${m.counts.video} video + ${m.counts.audio} audio frames)`;
 }
 
+/** Frames of a destination that did not reach it (dropped before sending, or lost in a reset). */
+export function framesMissing(d: DestinationResult): number {
+  return (d.stats?.framesDropped ?? 0) + (d.stats?.framesLost ?? 0);
+}
+
+/** What happened on the way: sent, dropped, lost, reconnects, time not live. */
+function describeDelivery(s: DestinationStats): string {
+  const parts = [`${s.framesSent} frames sent (${mb(s.bytesSent)})`, `${s.framesDropped} dropped`, `${s.framesLost ?? 0} lost in resets`];
+  const missing = s.framesDropped + (s.framesLost ?? 0);
+  if (missing > 0) parts.push(`of them ${s.audioLost ?? 0} audio, ${s.keyframesLost ?? 0} keyframes`);
+  parts.push(`${s.reconnects} reconnect${s.reconnects === 1 ? "" : "s"}`, `${((s.notLiveMs ?? 0) / 1000).toFixed(1)} s not live`);
+  return parts.join(", ");
+}
+
 function describeDestination(d: DestinationResult): string {
   const label = `${d.id}  ${d.target}`;
-  if (d.outcome === "completed") {
-    const s = d.stats;
-    return `  completed  ${label}${s ? `  (${s.framesSent} frames, ${mb(s.bytesSent)} sent)` : ""}`;
-  }
-  return `  FAILED     ${label}  ${d.code ?? "FAILED"}: ${d.message ?? "failed"}`;
+  const delivery = d.stats ? `  ${describeDelivery(d.stats)}` : "";
+  if (d.outcome === "completed") return `  ${framesMissing(d) > 0 ? "LOSSY    " : "completed"}  ${label}${delivery}`;
+  return `  FAILED     ${label}  ${d.code ?? "FAILED"}: ${d.message ?? "failed"}${delivery}`;
 }
 
 function describeSession(r: SessionResult, index: number, many: boolean): string[] {
   const name = `${many ? `session ${index + 1}` : "session"}${r.session ? ` ${r.session}` : ""}`;
-  const lines = [`${name}: sent ${r.framesSent} frames (${mb(r.bytesSent)}) in ${(r.elapsedMs / 1000).toFixed(1)} s${r.interrupted ? ", interrupted" : ""}`];
+  const lines = [`${name}: sent ${r.framesSent} frames (${mb(r.bytesSent)}) to the bridge in ${(r.elapsedMs / 1000).toFixed(1)} s${r.interrupted ? ", interrupted" : ""}`];
   if (r.recording) lines.push(`  recording on the bridge: ${r.recording}`);
   for (const d of r.destinations) lines.push(describeDestination(d));
   if (r.error && !r.destinations.some((d) => d.code === r.error!.code)) lines.push(`  session failed: ${r.error.code}: ${r.error.message}`);
@@ -79,7 +95,13 @@ function summarize(result: ReplayManyResult): string {
   const completed = dests.filter((d) => d.outcome === "completed").length;
   const sessionsOk = result.sessions.filter((s) => s.ok).length;
   const head = result.sessions.length > 1 ? `${sessionsOk}/${result.sessions.length} sessions ok, ` : "";
-  if (result.ok) return `${head}all ${dests.length} destination${dests.length === 1 ? "" : "s"} completed`;
+  if (result.ok) {
+    const all = `${head}all ${dests.length} destination${dests.length === 1 ? "" : "s"} completed`;
+    const lossy = dests.filter((d) => framesMissing(d) > 0);
+    if (lossy.length === 0) return all;
+    const missing = lossy.reduce((n, d) => n + framesMissing(d), 0);
+    return `${all}, but ${lossy.length} of them ${lossy.length === 1 ? "is" : "are"} missing frames (${missing} dropped or lost on the way)`;
+  }
   const byCode = new Map<string, number>();
   for (const d of dests) if (d.outcome === "failed") byCode.set(d.code ?? "FAILED", (byCode.get(d.code ?? "FAILED") ?? 0) + 1);
   const codes = [...byCode].map(([code, count]) => `${count} ${code}`).join(", ");
@@ -140,7 +162,8 @@ export async function replayCommand(file: string, opts: ReplayCommandOptions, io
   const progress = opts.sessions === 1 && !opts.json
     ? (m: BridgeMessage): void => {
         if (m.type !== "destination" || m.state === "connecting") return;
-        err(`${m.id}: ${m.state}${m.code ? `: ${m.code}: ${m.message ?? ""}` : ""}`);
+        const retry = m.state === "reconnecting" && m.retryInMs !== undefined ? ` (attempt ${m.attempt ?? "?"}, next in ${(m.retryInMs / 1000).toFixed(1)} s)` : "";
+        err(`${m.id}: ${m.state}${retry}${m.code ? `: ${m.code}: ${m.message ?? ""}` : ""}`);
       }
     : undefined;
 
@@ -178,7 +201,12 @@ export async function replayCommand(file: string, opts: ReplayCommandOptions, io
     err("the bridge refused the rate of --fast: cap it with --max-rate (e.g. --max-rate 20), or raise the bridge's bitrate limit");
   }
   if (result.sessions.some((s) => s.interrupted)) return ReplayExit.Interrupted;
-  if (result.ok) return ReplayExit.Ok;
+  if (result.ok) {
+    const lossy = result.sessions.some((s) => s.destinations.some((d) => framesMissing(d) > 0));
+    if (!lossy || opts.allowLoss) return ReplayExit.Ok;
+    if (!opts.json) err("frames were dropped or lost on the way to an ingest (see above); --allow-loss accepts that");
+    return ReplayExit.Loss;
+  }
   if (result.sessions.length > 0 && result.sessions.every((s) => s.error?.code === ReplayErrorCode.BridgeUnreachable)) {
     if (!opts.json) err(`the bridge at ${bridge} cannot be reached: is \`golive serve\` running there?`);
     return ReplayExit.Unreachable;

@@ -22,6 +22,11 @@ export interface ServeOptions {
   maxSessionsPerIp: number;
   resumeGraceMs: number;
   insecureOpenRelay: boolean;
+  /** How long a destination that lost its ingest keeps trying, ms (default 600,000). */
+  reconnectForMs?: number;
+  /** Bounds of the bitrate advice, bits/s (0 = the defaults). */
+  adviceFloorBitrate?: number;
+  adviceCeilingBitrate?: number;
   /** Bound on shutdown, ms. */
   shutdownTimeoutMs: number;
 }
@@ -49,7 +54,13 @@ export async function serve(options: ServeOptions): Promise<number> {
     allowPrivate: options.allowPrivate,
     // An app's pages first, then golive's build (/golive.js and its workers, same-origin).
     staticDir: [options.staticDir, defaultStaticDir()].filter((dir): dir is string => dir !== undefined),
-    limits: { maxDestinations: options.maxDestinations, resumeGraceMs: options.resumeGraceMs },
+    limits: {
+      maxDestinations: options.maxDestinations,
+      resumeGraceMs: options.resumeGraceMs,
+      ...(options.adviceFloorBitrate !== undefined && { adviceFloorBitrate: options.adviceFloorBitrate }),
+      ...(options.adviceCeilingBitrate !== undefined && { adviceCeilingBitrate: options.adviceCeilingBitrate }),
+    },
+    ...(options.reconnectForMs !== undefined && { destination: { reconnect: { retryForMs: options.reconnectForMs } } }),
     maxSessions: options.maxSessions,
     maxSessionsPerIp: options.maxSessionsPerIp,
     ...(options.tokenSecret !== undefined && { tokenSecret: options.tokenSecret }),

@@ -210,6 +210,8 @@ export class Bridge {
         closedByBridge = true;
         if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code, reason.slice(0, 120));
       },
+      pause: () => ws.pause(),
+      resume: () => ws.resume(),
     };
     const refuse = (code: string, message: string, closeCode: number): void => {
       this.#log.warn({ remote, code }, "connection refused");

@@ -120,9 +120,13 @@ export class Recorder implements Sink {
       bytesSent: this.#bytes,
       framesSent: this.#framesSent,
       framesDropped: this.#framesDropped,
+      framesLost: 0,
+      audioLost: 0,
+      keyframesLost: 0,
       queuedMs: 0,
       queuedBytes: this.#file?.writableLength ?? 0,
       reconnects: 0,
+      notLiveMs: 0,
     };
   }
 

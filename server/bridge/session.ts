@@ -25,6 +25,7 @@ import type { Core } from "../../wasm/host/index.js";
 import { parseAudioSpecificConfig } from "../media/aac.js";
 import type { RtmpPublisherOptions } from "../rtmp/rtmp-connection.js";
 import type { Authorisation, DestinationPolicy } from "../security/policy.js";
+import { BitrateAdvisor } from "./bitrate-advisor.js";
 import { Interleaver } from "./interleaver.js";
 import type { SessionFrame, Track, TrackSet } from "./media-types.js";
 import { Recorder } from "./recorder.js";
@@ -71,10 +72,18 @@ export interface SessionLimits {
   maxBitrate: number;
   /** Window of the bitrate limit, ms (default 5000). */
   bitrateWindowMs: number;
-  /** Advise a lower bitrate past this much queued media on a destination, ms (default 200). */
+  /** Advise a lower bitrate past this much backlog on a destination, ms (default 200). */
   adviceThresholdMs: number;
-  /** Raise the advice again after this long without backlog, ms (default 5000). */
+  /** Calm (no backlog, no reconnect) before each step up of the advice, ms (default 10,000). */
   adviceCalmMs: number;
+  /** A measured link capacity caps the advice for this long, ms (default 60,000). */
+  adviceProbeAfterMs: number;
+  /** Lowest advised bitrate, bits/s (default 0: 15 % of the client's configured bitrate). */
+  adviceFloorBitrate: number;
+  /** Highest advised bitrate, bits/s (default 0: the client's configured bitrate). */
+  adviceCeilingBitrate: number;
+  /** For a session with `backpressure`: stop reading its client past this much backlog on a destination, ms (default 1000). */
+  backpressureMs: number;
 }
 
 export const DEFAULT_SESSION_LIMITS: SessionLimits = {
@@ -90,13 +99,20 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   maxBitrate: 25_000_000,
   bitrateWindowMs: 5000,
   adviceThresholdMs: 200,
-  adviceCalmMs: 5000,
+  adviceCalmMs: 10_000,
+  adviceProbeAfterMs: 60_000,
+  adviceFloorBitrate: 0,
+  adviceCeilingBitrate: 0,
+  backpressureMs: 1000,
 };
 
 /** One WebSocket's side of a session: replaced on resume. */
 export interface SessionLink {
   send(message: BridgeMessage): void;
   close(code: number, reason: string): void;
+  /** Stop / start reading the client's messages (backpressure). */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** Hooks the bridge gives each session. */
@@ -156,11 +172,17 @@ export class Session {
   /** Media bytes per 1/10 of the bitrate window, newest last. */
   #rateBuckets: number[] = [];
   #rateBucketStart = Date.now();
-  /** Congestion advice: base and current target bitrate, last backlog seen. */
-  #baseBitrate = 0;
-  #advisedBitrate = 0;
-  #lastAdviceAt = 0;
-  #calmSince = 0;
+  /** Congestion advice (created with the first video config). */
+  #advisor: BitrateAdvisor | undefined;
+  /** Media bytes in per kind, and samples [time, video, audio] per tick for the input rates. */
+  #videoBytesIn = 0;
+  #audioBytesIn = 0;
+  #rateSamples: number[] = [];
+  /** The client wants backpressure instead of shedding. */
+  #backpressure = false;
+  /** Reading the client is paused (backpressure); the timer that checks for resuming. */
+  #paused = false;
+  #pauseTimer: NodeJS.Timeout | undefined;
 
   constructor(host: SessionHost, link: SessionLink) {
     this.#host = host;
@@ -250,6 +272,7 @@ export class Session {
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     const old = this.#link;
     this.#link = link;
+    if (this.#paused) link.pause?.();
     old.close(CloseCode.ProtocolError, "SUPERSEDED");
     this.#state = "active";
     this.#lastMessageAt = Date.now();
@@ -294,6 +317,7 @@ export class Session {
       throw new WireError(WireErrorCode.TooManyDestinations, `at most ${limits.maxDestinations} destinations per session, got ${msg.destinations.length}`, CloseCode.LimitExceeded);
     }
     if (msg.interleaved === true) this.#interleaver.windowMs = 0; // the client already sends in time order
+    this.#backpressure = msg.backpressure === true;
     this.#state = "authorising";
     this.#clearDeadline();
     this.#host.policy.authorise(msg).then(
@@ -326,7 +350,9 @@ export class Session {
         failedAtOnce.push({ sink: new FailedSink(d.id, "(not opened)"), code: d.error.code, message: d.error.message });
         continue;
       }
-      this.#sinks.push(new RtmpDestination({ id: d.id, url: d.url, core: this.#host.core, events, publisher: this.#host.publisher, ...this.#host.destination }));
+      this.#sinks.push(new RtmpDestination({
+        id: d.id, url: d.url, core: this.#host.core, events, publisher: this.#host.publisher, ...this.#host.destination, backpressure: this.#backpressure,
+      }));
     }
     const record = msg.record ?? (msg.destinations.length === 0 && this.#host.recordWhenNoDestination);
     let recorder: Recorder | undefined;
@@ -388,9 +414,17 @@ export class Session {
     this.#tracks.set(track.track, track);
     this.#interleaver.addTrack(String(track.track), track.kind === "audio" ? aacFrameMs(track.config) : 0);
     this.#trackSet = buildTrackSet([...this.#tracks.values()], ++this.#generation);
-    if (track.kind === "video") {
-      this.#baseBitrate = track.bitrate ?? 2_500_000;
-      this.#advisedBitrate = this.#baseBitrate;
+    if (track.kind === "video" && !this.#advisor) {
+      // The first video config's bitrate is the ceiling for the session: a
+      // client following the advice re-sends its config with the advised
+      // bitrate, which must not become the new ceiling.
+      const { adviceThresholdMs, adviceCalmMs, adviceProbeAfterMs, adviceFloorBitrate, adviceCeilingBitrate } = this.#host.limits;
+      this.#advisor = new BitrateAdvisor({
+        baseBitrate: track.bitrate ?? 2_500_000,
+        thresholdMs: adviceThresholdMs, calmMs: adviceCalmMs, probeAfterMs: adviceProbeAfterMs,
+        ...(adviceFloorBitrate > 0 && { floor: adviceFloorBitrate }),
+        ...(adviceCeilingBitrate > 0 && { ceiling: adviceCeilingBitrate }),
+      });
     }
     for (const sink of this.#sinks) sink.setTracks(this.#trackSet);
   }
@@ -414,6 +448,8 @@ export class Session {
       throw new WireError(WireErrorCode.FrameTooLarge, `a ${frame.payload.byteLength}-byte frame is over the ${this.#host.limits.maxFrameBytes}-byte limit`, CloseCode.LimitExceeded);
     }
     this.#host.onFrameIn?.(track.kind);
+    if (track.kind === "video") this.#videoBytesIn += frame.payload.byteLength;
+    else this.#audioBytesIn += frame.payload.byteLength;
     if (this.#t0 === undefined) {
       this.#t0 = frame.timestampUs;
       this.#armIdle();
@@ -445,6 +481,35 @@ export class Session {
     };
     for (const f of this.#interleaver.push(String(frame.track), dtsMs, out, arrivedMs)) this.#fanOut(f);
     this.#armRelease();
+    if (this.#backpressure && !this.#paused && this.#maxBacklogMs() > this.#host.limits.backpressureMs) this.#pause();
+  }
+
+  // --- backpressure ------------------------------------------------------------
+
+  #maxBacklogMs(): number {
+    let backlog = 0;
+    for (const sink of this.#sinks) if (sink instanceof RtmpDestination) backlog = Math.max(backlog, sink.backlogMs);
+    return backlog;
+  }
+
+  /** Stops reading the client until every destination's backlog is under half the bound. */
+  #pause(): void {
+    this.#paused = true;
+    this.#link.pause?.();
+    const check = (): void => {
+      this.#pauseTimer = undefined;
+      if (this.#state !== "active" && this.#state !== "detached") return;
+      if (this.#maxBacklogMs() <= this.#host.limits.backpressureMs / 2) {
+        this.#paused = false;
+        this.#lastMessageAt = Date.now(); // the silence was ours
+        this.#link.resume?.();
+        return;
+      }
+      this.#pauseTimer = setTimeout(check, 20);
+      this.#pauseTimer.unref();
+    };
+    this.#pauseTimer = setTimeout(check, 20);
+    this.#pauseTimer.unref();
   }
 
   /**
@@ -538,6 +603,7 @@ export class Session {
     if (idle <= 0) return;
     const check = (): void => {
       if (this.#state !== "active") return;
+      if (this.#paused) this.#lastMessageAt = Date.now(); // we are not reading: silence is ours
       const silent = Date.now() - this.#lastMessageAt;
       if (silent >= idle) {
         this.#fail(new WireError("TIMEOUT_IDLE", `no message from the client for ${idle} ms`, CloseCode.Timeout));
@@ -557,36 +623,27 @@ export class Session {
     this.#advise();
   }
 
-  /**
-   * Dynamic bitrate, as OBS does it: past `adviceThresholdMs` of backlog on
-   * any live destination, ask for 30% less (at most once a second, never
-   * below 15% of the configured bitrate); after `adviceCalmMs` without
-   * backlog, ask for 20% more until back at the configured bitrate.
-   */
+  /** Congestion advice from the destinations' backlog and delivery rate (bitrate-advisor.ts). */
   #advise(): void {
-    if (this.#baseBitrate <= 0) return;
-    const now = Date.now();
-    const { adviceThresholdMs, adviceCalmMs } = this.#host.limits;
-    let backlog = 0;
-    for (const sink of this.#sinks) if (sink instanceof RtmpDestination && sink.state === "live") backlog = Math.max(backlog, sink.queuedMs);
-    if (backlog > adviceThresholdMs) {
-      this.#calmSince = 0;
-      if (now - this.#lastAdviceAt >= 1000) {
-        const target = Math.max(Math.round(this.#baseBitrate * 0.15), Math.round(this.#advisedBitrate * 0.7));
-        if (target < this.#advisedBitrate) {
-          this.#advisedBitrate = target;
-          this.#lastAdviceAt = now;
-          this.#link.send({ type: "advice", targetBitrate: target, reason: "congestion" });
-        }
-      }
-      return;
-    }
-    if (this.#advisedBitrate >= this.#baseBitrate) return;
-    if (this.#calmSince === 0) this.#calmSince = now;
-    if (now - this.#calmSince >= adviceCalmMs && now - this.#lastAdviceAt >= 1000) {
-      this.#advisedBitrate = Math.min(this.#baseBitrate, Math.round(this.#advisedBitrate * 1.2));
-      this.#lastAdviceAt = now;
-      this.#link.send({ type: "advice", targetBitrate: this.#advisedBitrate, reason: "recovered" });
+    const now = performance.now();
+    const samples = this.#rateSamples;
+    samples.push(now, this.#videoBytesIn, this.#audioBytesIn);
+    while (samples.length > 6 && now - samples[0]! > 2500) samples.splice(0, 3);
+    const advisor = this.#advisor;
+    if (!advisor) return;
+    const span = now - samples[0]!;
+    const rate = (i: number): number | undefined => (span >= 900 ? ((samples[samples.length - 3 + i]! - samples[i]!) * 8 * 1000) / span : undefined);
+    const audioTrack = this.#trackSet?.audio;
+    const advice = advisor.observe({
+      now,
+      destinations: this.#sinks.filter((s): s is RtmpDestination => s instanceof RtmpDestination)
+        .map((d) => ({ state: d.state, backlogMs: d.backlogMs, deliveryBitrate: d.deliveryBitrate, linkBitrate: d.linkBitrate })),
+      audioBitrate: audioTrack ? (rate(2) ?? audioTrack.bitrate ?? 128_000) : 0,
+      videoInBitrate: rate(1),
+    });
+    if (advice) {
+      this.#link.send({ type: "advice", ...advice });
+      this.#host.log("info", "bitrate advice", { session: this.id, targetBitrate: advice.targetBitrate, reason: advice.reason });
     }
   }
 
@@ -637,6 +694,7 @@ export class Session {
     this.#clearDeadline();
     if (this.#statsTimer) clearInterval(this.#statsTimer);
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    if (this.#pauseTimer) clearTimeout(this.#pauseTimer);
     this.#clearRelease();
     if (wasActive && outcome !== "failed") for (const f of this.#interleaver.flush()) this.#fanOut(f);
     await Promise.all(this.#sinks.map((s) => s.stop()));
@@ -657,7 +715,9 @@ function aacFrameMs(config: Uint8Array): number {
 
 /** Same codec configuration (a config re-sent after a resume changes nothing). */
 function sameTrack(a: Track, b: Track): boolean {
-  if (a.kind !== b.kind || a.codecString !== b.codecString || a.bitrate !== b.bitrate) return false;
+  // The bitrate is left out: a client following the advice re-sends its
+  // config with the new one, and that changes nothing a decoder needs.
+  if (a.kind !== b.kind || a.codecString !== b.codecString) return false;
   if (a.config.byteLength !== b.config.byteLength) return false;
   for (let i = 0; i < a.config.byteLength; i++) if (a.config[i] !== b.config[i]) return false;
   return true;
@@ -674,6 +734,6 @@ class FailedSink implements Sink {
     return Promise.resolve();
   }
   stats(): DestinationStats {
-    return { id: this.id, state: "failed", bytesSent: 0, framesSent: 0, framesDropped: 0, queuedMs: 0, queuedBytes: 0, reconnects: 0 };
+    return { id: this.id, state: "failed", bytesSent: 0, framesSent: 0, framesDropped: 0, framesLost: 0, audioLost: 0, keyframesLost: 0, queuedMs: 0, queuedBytes: 0, reconnects: 0, notLiveMs: 0 };
   }
 }

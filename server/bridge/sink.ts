@@ -12,6 +12,7 @@ export interface SinkStateChange {
   code?: string;
   message?: string;
   attempt?: number;
+  retryInMs?: number;
 }
 
 export interface Sink {

@@ -29,7 +29,7 @@ export type ReplayDestination = string | DestinationRequest;
 
 /** Options of `replay`. */
 export interface ReplayOptions
-  extends Pick<ReplaySessionOptions, "record" | "pacing" | "loop" | "maxBitrate" | "token" | "client" | "waitForLive" | "connectTimeoutMs" | "acceptTimeoutMs" | "liveTimeoutMs" | "endTimeoutMs" | "highWaterBytes" | "zeroMask" | "interleaved"> {
+  extends Pick<ReplaySessionOptions, "record" | "pacing" | "loop" | "maxBitrate" | "token" | "client" | "waitForLive" | "connectTimeoutMs" | "acceptTimeoutMs" | "liveTimeoutMs" | "endTimeoutMs" | "highWaterBytes" | "zeroMask" | "interleaved" | "backpressure"> {
   /** The file (FLV or MP4/MOV), or media loaded with loadReplayMedia. */
   file: string | ReplayMedia;
   /** The bridge: ws(s)://host:port[/ingest] (http(s):// is taken as ws(s)://; a URL without a path gets /ingest). */
@@ -198,5 +198,6 @@ function pick(o: ReplayManyOptions): PassThrough {
   if (o.highWaterBytes !== undefined) out.highWaterBytes = o.highWaterBytes;
   if (o.zeroMask !== undefined) out.zeroMask = o.zeroMask;
   if (o.interleaved !== undefined) out.interleaved = o.interleaved;
+  if (o.backpressure !== undefined) out.backpressure = o.backpressure;
   return out;
 }

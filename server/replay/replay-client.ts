@@ -58,6 +58,13 @@ export interface ReplaySessionOptions {
    * them. false measures a bridge's re-ordering hold (bench).
    */
   interleaved?: boolean;
+  /**
+   * Ask the bridge for backpressure instead of shedding (default: true for
+   * fast pacing): a destination's slow link then slows the replay down
+   * rather than losing frames. Realtime pacing leaves it off, as a live
+   * encoder would.
+   */
+  backpressure?: boolean;
   /** Hold media until no destination is still connecting (default: true for fast pacing, false for realtime). */
   waitForLive?: boolean;
   /** WebSocket opening handshake, ms (default 10,000). */
@@ -302,6 +309,7 @@ export class ReplaySession implements Paced {
       ...(this.#opts.token !== undefined && { token: this.#opts.token }),
       client: this.#opts.client ?? "golive-replay",
       interleaved: this.#opts.interleaved ?? true,
+      ...((this.#opts.backpressure ?? this.#pacing === "fast") && { backpressure: true }),
     });
     this.#arm(this.#opts.acceptTimeoutMs ?? 10_000, () => `the bridge did not accept the session within ${this.#opts.acceptTimeoutMs ?? 10_000} ms`);
   }

@@ -11,8 +11,10 @@
  *   close() -> FCUnpublish + deleteStream
  *
  * Alongside: Acknowledgements every window, Ping Request -> Ping Response,
- * Window Ack Size in answer to a changed Set Peer Bandwidth, and the reader's
- * limits on everything the server sends. releaseStream/FCPublish errors are
+ * and the reader's limits on everything the server sends. The window we
+ * announce is small (16 KiB) so that the server's Acknowledgements say, to
+ * within 16 KiB, how much of what we sent has reached it: the bridge's
+ * measure of the real backlog (docs/rtmp-client.md, "Backlog"). releaseStream/FCPublish errors are
  * warnings (many servers don't implement them). Every failure ends in one
  * place, `#fail`, which reports once.
  */
@@ -51,7 +53,12 @@ export interface PublishClientOptions {
   url: RtmpUrl;
   /** Outgoing chunk size, sent before connect (default 4096; at least 128). */
   chunkSize?: number;
-  /** Window Acknowledgement Size we announce (default 2,500,000 as librtmp). */
+  /**
+   * Window Acknowledgement Size we announce, bytes (default 16 KiB): the
+   * server acknowledges what it received from us every this many bytes, and
+   * the backlog measure is as fine as this (FFmpeg and librtmp announce
+   * 2,500,000 and do not read the answers).
+   */
   windowAckSize?: number;
   /** flashVer in connect (default "FMLE/3.0 (compatible; golive)"). */
   flashVer?: string;
@@ -83,6 +90,15 @@ const PUBLISH_FAILURES: Record<string, { code: string; text: string }> = {
   "NetStream.Publish.Denied": { code: RtmpErrorCode.PublishDenied, text: "the server rejected the stream key (NetStream.Publish.Denied)" },
 };
 
+/** The Window Acknowledgement Size we announce by default, bytes. */
+export const DEFAULT_WINDOW_ACK_SIZE = 16 * 1024;
+
+/**
+ * Slack for servers that count the handshake in their Acknowledgements
+ * (C0+C1+C2 = 3073 bytes) where others (nginx-rtmp) do not.
+ */
+const HANDSHAKE_BYTES = 1 + 1536 + 1536;
+
 export class RtmpPublishClient {
   readonly #core: Core;
   readonly #url: RtmpUrl;
@@ -100,7 +116,14 @@ export class RtmpPublishClient {
   #lastAck = 0;
   /** Window the server asked us to acknowledge (0 = none yet). */
   #ackWindow = 0;
-  #lastWindowSent = 0;
+  /** Bytes handed to the sink after the handshake (what the server's Acknowledgements count). */
+  #sentAfterHandshake = 0;
+  /** What the server acknowledged, unwrapped to 64 bits and capped at what was sent. */
+  #acknowledged = 0;
+  /** The last raw (32-bit) sequence number and the 64-bit position it stood for. */
+  #lastAckRaw = 0;
+  #ackBase = 0;
+  #acksReceived = 0;
 
   constructor(core: Core, options: PublishClientOptions, sink: PublishSink) {
     const chunkSize = options.chunkSize ?? 4096;
@@ -113,7 +136,7 @@ export class RtmpPublishClient {
     this.#opts = {
       ...options,
       chunkSize,
-      windowAckSize: options.windowAckSize ?? 2_500_000,
+      windowAckSize: options.windowAckSize ?? DEFAULT_WINDOW_ACK_SIZE,
       flashVer: options.flashVer ?? "FMLE/3.0 (compatible; golive)",
     };
     this.#handshake = new RtmpHandshake(options.handshake);
@@ -136,6 +159,26 @@ export class RtmpPublishClient {
   /** Bytes received from the server so far. */
   get bytesReceived(): number {
     return this.#bytesReceived;
+  }
+
+  /** Bytes sent after the handshake: the count the server's Acknowledgements are in. */
+  get bytesSent(): number {
+    return this.#sentAfterHandshake;
+  }
+
+  /** Of `bytesSent`, how many the server has acknowledged receiving. */
+  get bytesAcknowledged(): number {
+    return this.#acknowledged;
+  }
+
+  /** Acknowledgement messages received (0: the server sends none, or not yet). */
+  get acksReceived(): number {
+    return this.#acksReceived;
+  }
+
+  /** The Window Acknowledgement Size announced (bytes). */
+  get windowAckSize(): number {
+    return this.#opts.windowAckSize;
   }
 
   /** Starts the handshake: sends C0+C1. */
@@ -176,19 +219,19 @@ export class RtmpPublishClient {
     const body = genSetDataFrame(this.#core, metadata);
     // Not media: no mediaTimestamp, or a mid-stream update at time 0 would
     // make the connection's queuedMs read 0 while media is backed up.
-    this.#sink.send(this.#writer.write(Csid.Data, MessageType.DataAmf0, this.#streamId, 0, body));
+    this.#out(this.#writer.write(Csid.Data, MessageType.DataAmf0, this.#streamId, 0, body));
   }
 
   /** Sends one video message (sequence header or frame). Timestamp in ms. */
   sendVideo(timestamp: number, header: VideoTagHeader, payload: Uint8Array): void {
     this.#requireLive();
-    this.#sink.send(this.#writer.writeVideo(Csid.Video, this.#streamId, timestamp, header, payload), timestamp);
+    this.#out(this.#writer.writeVideo(Csid.Video, this.#streamId, timestamp, header, payload), timestamp);
   }
 
   /** Sends one audio message (sequence header or frame). Timestamp in ms. */
   sendAudio(timestamp: number, header: AudioTagHeader, payload: Uint8Array): void {
     this.#requireLive();
-    this.#sink.send(this.#writer.writeAudio(Csid.Audio, this.#streamId, timestamp, header, payload), timestamp);
+    this.#out(this.#writer.writeAudio(Csid.Audio, this.#streamId, timestamp, header, payload), timestamp);
   }
 
   /**
@@ -217,6 +260,12 @@ export class RtmpPublishClient {
     return this.#state === "failed" || this.#state === "closed";
   }
 
+  /** Everything after the handshake goes out here, counted for the Acknowledgements. */
+  #out(bytes: Uint8Array, mediaTimestamp?: number): void {
+    this.#sentAfterHandshake += bytes.byteLength;
+    this.#sink.send(bytes, mediaTimestamp);
+  }
+
   #requireLive(): void {
     if (this.#state !== "live") {
       throw new RtmpError(RtmpErrorCode.NotLive, `cannot send media: the publish is ${this.#state}, not live`);
@@ -231,7 +280,7 @@ export class RtmpPublishClient {
   // --- gen: what we send ---------------------------------------------------
 
   #control(type: number, payload: Uint8Array): void {
-    this.#sink.send(this.#writer.write(Csid.Control, type, 0, 0, payload));
+    this.#out(this.#writer.write(Csid.Control, type, 0, 0, payload));
   }
 
   #command(name: string, ...args: AmfValue[]): number {
@@ -240,7 +289,7 @@ export class RtmpPublishClient {
     // NetStream commands go on the stream; NetConnection ones on stream 0.
     const onStream = name === "publish";
     const payload = genCommand(this.#core, name, txn, ...args);
-    this.#sink.send(this.#writer.write(onStream ? Csid.Data : Csid.Command, MessageType.CommandAmf0, onStream ? this.#streamId : 0, 0, payload));
+    this.#out(this.#writer.write(onStream ? Csid.Data : Csid.Command, MessageType.CommandAmf0, onStream ? this.#streamId : 0, 0, payload));
     return txn;
   }
 
@@ -256,7 +305,7 @@ export class RtmpPublishClient {
       flashVer: this.#opts.flashVer,
       ...(this.#opts.fourCcList && { fourCcList: this.#opts.fourCcList }),
     });
-    this.#sink.send(this.#writer.write(Csid.Command, MessageType.CommandAmf0, 0, 0, connect));
+    this.#out(this.#writer.write(Csid.Command, MessageType.CommandAmf0, 0, 0, connect));
     this.#setState("connecting");
   }
 
@@ -275,7 +324,7 @@ export class RtmpPublishClient {
       case MessageType.Abort:
         return; // applied by the chunk reader itself
       case MessageType.Acknowledgement:
-        return;
+        return this.#handleAcknowledgement(msg);
       case MessageType.WindowAckSize:
         return this.#handleWindowAckSize(msg);
       case MessageType.SetPeerBandwidth:
@@ -299,14 +348,37 @@ export class RtmpPublishClient {
     this.#ackWindow = size;
   }
 
+  /**
+   * Set Peer Bandwidth: checked, not answered. §5.4.5 has the receiver
+   * answer with a Window Acknowledgement Size; FFmpeg does not, and answering
+   * with the server's (megabyte) size would undo the small window our
+   * backlog measure needs. Our own window goes out after connect's _result.
+   */
   #handleSetPeerBandwidth(msg: RtmpMessage): void {
     if (msg.payload.byteLength < 5) throw protocolViolation("Set Peer Bandwidth shorter than 5 bytes");
-    const size = new DataView(msg.payload.buffer, msg.payload.byteOffset).getUint32(0);
-    // §5.4.5: answer with Window Acknowledgement Size if it differs from the last we sent.
-    if (size !== this.#lastWindowSent && size > 0) {
-      this.#lastWindowSent = size;
-      this.#control(MessageType.WindowAckSize, genWindowAckSize(size));
+  }
+
+  /**
+   * Acknowledgement: the server has received this many bytes from us. The
+   * 32-bit count wraps after 4 GiB (and nginx-rtmp restarts it from 0 at
+   * 0xF0000000), so it is unwrapped against the last one: a step forward of
+   * no more than we have sent is taken; anything else is a counter that
+   * started again, and the next counts are read from here on (nothing is
+   * taken as delivered that was not: at worst a window's worth reads as
+   * still in flight until the next Acknowledgement).
+   */
+  #handleAcknowledgement(msg: RtmpMessage): void {
+    if (msg.payload.byteLength < 4) throw protocolViolation("Acknowledgement shorter than 4 bytes");
+    const raw = new DataView(msg.payload.buffer, msg.payload.byteOffset).getUint32(0);
+    this.#acksReceived++;
+    const step = (raw - this.#lastAckRaw + 0x100000000) % 0x100000000;
+    const position = this.#ackBase + step;
+    if (position <= this.#sentAfterHandshake + HANDSHAKE_BYTES) {
+      this.#ackBase = position;
+      this.#acknowledged = Math.max(this.#acknowledged, Math.min(position, this.#sentAfterHandshake));
     }
+    // else: restarted counter; #ackBase stays at the last good position.
+    this.#lastAckRaw = raw;
   }
 
   #handleUserControl(msg: RtmpMessage): void {
@@ -359,7 +431,6 @@ export class RtmpPublishClient {
         if (code !== "NetConnection.Connect.Success") {
           throw new RtmpError(RtmpErrorCode.ConnectRejected, `the server refused the connection${describeInfo(info, this.#url)}`);
         }
-        this.#lastWindowSent = this.#opts.windowAckSize;
         this.#control(MessageType.WindowAckSize, genWindowAckSize(this.#opts.windowAckSize));
         this.#command("releaseStream", this.#url.streamName);
         this.#command("FCPublish", this.#url.streamName);

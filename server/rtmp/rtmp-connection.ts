@@ -46,8 +46,15 @@ export interface RtmpPublisherStats {
   state: PublishState | "idle";
   bytesSent: number;
   bytesReceived: number;
+  /** Waiting in user space (bytes, media ms). */
   queuedBytes: number;
   queuedMs: number;
+  /** Sent and not yet delivered, kernel and network included (bytes, media ms; see backlogSource). */
+  backlogBytes: number;
+  backlogMs: number;
+  backlogSource: "acks" | "socket";
+  /** Acknowledgements received from the server. */
+  acksReceived: number;
 }
 
 export interface RtmpPublisherEvents {
@@ -55,6 +62,8 @@ export interface RtmpPublisherEvents {
   warning: [string];
   /** The queue emptied after a send* returned false (as a Node stream's "drain"). */
   drain: [];
+  /** More of what was sent reached the server (an Acknowledgement; or, without them, the kernel took a write). */
+  delivered: [];
   /** Failure after publish() resolved (before that, publish() rejects). */
   error: [RtmpError];
   /** The connection is gone (clean or not). */
@@ -62,6 +71,14 @@ export interface RtmpPublisherEvents {
 }
 
 let sharedCore: Promise<Core> | undefined;
+
+/** After an Acknowledgement, the window that follows it is counted in as delivered over this long, ms. */
+const ACK_RAMP_MS = 200;
+/** Servers that count the handshake in their Acknowledgements run this far ahead of the others. */
+const HANDSHAKE_SLACK = 1 + 1536 + 1536;
+
+/** Sent without a single Acknowledgement back: warn that the backlog measure is blind to the kernel. */
+const NO_ACK_WARNING_BYTES = 1024 * 1024;
 
 /** A one-shot RTMP(S) publisher: publish(), send media, close(). */
 export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
@@ -71,11 +88,21 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   #socket: net.Socket | undefined;
   #state: PublishState | "idle" = "idle";
   #error: RtmpError | undefined;
-  #bytesQueuedTotal = 0;
-  /** Media messages not yet fully handed to the kernel: [end offset, timestamp]. */
+  /**
+   * Media messages not yet delivered, as pairs [end offset, timestamp]; the
+   * offsets count bytes sent after the handshake, as the server's
+   * Acknowledgements do. `#flushHead` is the first not yet handed to the
+   * kernel, `#deliverHead` the first not yet delivered (<= #flushHead).
+   */
   #mediaMarks: number[] = [];
-  #markHead = 0;
+  #flushHead = 0;
+  #deliverHead = 0;
   #lastMediaTs = 0;
+  #warnedNoAcks = false;
+  /** Closed cleanly: the server read everything (see close()). */
+  #allDelivered = false;
+  /** performance.now() of the last Acknowledgement. */
+  #lastAckAt = 0;
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
   /** close() or destroy() was called: a pending or later publish() must not go on. */
@@ -100,26 +127,107 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     return this.#socket?.writableLength ?? 0;
   }
 
-  /** Milliseconds of media between the oldest unsent media message and the newest. */
+  /** Milliseconds of media between the oldest media message still in user space and the newest. */
   get queuedMs(): number {
-    this.#dropFlushedMarks();
+    this.#advanceMarks();
     const marks = this.#mediaMarks;
-    if (this.#markHead >= marks.length) return 0;
-    return Math.max(0, this.#lastMediaTs - marks[this.#markHead + 1]!);
+    if (this.#flushHead >= marks.length) return 0;
+    return Math.max(0, this.#lastMediaTs - marks[this.#flushHead + 1]!);
+  }
+
+  /** Bytes of RTMP messages sent after the handshake (the count the server's Acknowledgements are in). */
+  get sentBytes(): number {
+    return this.#client?.bytesSent ?? 0;
   }
 
   /**
-   * Forgets the marks of media messages the kernel has taken. Runs on every
-   * write too, so the marks stay bounded by what is queued even when nobody
-   * reads queuedMs.
+   * How the backlog is measured: "acks" once the server has sent an
+   * Acknowledgement (what it received, to within half our window), else
+   * "socket" (only what waits in user space: the kernel's send buffer is
+   * invisible to it).
    */
-  #dropFlushedMarks(): void {
-    const flushed = this.#bytesQueuedTotal - this.queuedBytes;
+  get backlogSource(): "acks" | "socket" {
+    return (this.#client?.acksReceived ?? 0) > 0 ? "acks" : "socket";
+  }
+
+  /** Of `sentBytes`, how much has reached the server (see backlogSource). */
+  get deliveredBytes(): number {
+    const client = this.#client;
+    if (!client) return 0;
+    if (this.#allDelivered) return client.bytesSent;
+    const handedOver = Math.max(0, client.bytesSent - this.queuedBytes);
+    if (client.acksReceived === 0) return handedOver;
+    // Between Acknowledgements the server has received up to one window more
+    // than it acknowledged (it acknowledges each time a window has come in,
+    // and never a window's tail when nothing follows). Count that window in
+    // over ACK_RAMP_MS after each Acknowledgement: the estimate is off by at
+    // most one window, and an idle stream's tail does not read as backlog.
+    const ramp = Math.min(1, (performance.now() - this.#lastAckAt) / ACK_RAMP_MS);
+    return Math.min(handedOver, client.bytesAcknowledged + Math.round(client.windowAckSize * ramp));
+  }
+
+  /**
+   * Progress the ingest has confirmed: acknowledged bytes (with
+   * Acknowledgements) or bytes the kernel took (without). It moves only when
+   * something really moved: a connection whose `stuckBytes` is above 0 and
+   * whose progress stands still is stalled.
+   */
+  get progressBytes(): number {
+    const client = this.#client;
+    if (!client) return 0;
+    return client.acksReceived > 0 ? client.bytesAcknowledged : Math.max(0, client.bytesSent - this.queuedBytes);
+  }
+
+  /** Bytes that should already have produced progress: beyond one window unacknowledged, or any still in user space. */
+  get stuckBytes(): number {
+    const client = this.#client;
+    if (!client) return 0;
+    if (client.acksReceived === 0) return this.queuedBytes;
+    return Math.max(0, client.bytesSent - client.bytesAcknowledged - client.windowAckSize - HANDSHAKE_SLACK);
+  }
+
+  /** The Acknowledgement window announced, bytes (the backlog measure's resolution). */
+  get ackWindow(): number {
+    return this.#client?.windowAckSize ?? 0;
+  }
+
+  /** Bytes sent and not yet delivered: the user-space queue, the kernel's send buffer and the network. */
+  get backlogBytes(): number {
+    return Math.max(0, this.sentBytes - this.deliveredBytes);
+  }
+
+  /** Milliseconds of media between the oldest media message not yet delivered and the newest sent. */
+  get backlogMs(): number {
+    this.#advanceMarks();
     const marks = this.#mediaMarks;
-    while (this.#markHead < marks.length && marks[this.#markHead]! <= flushed) this.#markHead += 2;
-    if (this.#markHead >= 1024) {
-      marks.splice(0, this.#markHead);
-      this.#markHead = 0;
+    if (this.#deliverHead >= marks.length) return 0;
+    return Math.max(0, this.#lastMediaTs - marks[this.#deliverHead + 1]!);
+  }
+
+  /** Timestamp of the oldest media message not yet delivered (undefined: none). */
+  get oldestUndeliveredTs(): number | undefined {
+    this.#advanceMarks();
+    return this.#deliverHead < this.#mediaMarks.length ? this.#mediaMarks[this.#deliverHead + 1] : undefined;
+  }
+
+  /**
+   * Forgets the marks of media messages delivered. Runs on every write too,
+   * so the marks stay bounded by what is in flight even when nobody reads
+   * the backlog.
+   */
+  #advanceMarks(): void {
+    const client = this.#client;
+    if (!client) return;
+    const marks = this.#mediaMarks;
+    const flushed = client.bytesSent - this.queuedBytes;
+    const delivered = this.deliveredBytes;
+    if (this.#flushHead < this.#deliverHead) this.#flushHead = this.#deliverHead;
+    while (this.#flushHead < marks.length && marks[this.#flushHead]! <= flushed) this.#flushHead += 2;
+    while (this.#deliverHead < marks.length && marks[this.#deliverHead]! <= delivered) this.#deliverHead += 2;
+    if (this.#deliverHead >= 1024) {
+      marks.splice(0, this.#deliverHead);
+      this.#flushHead -= this.#deliverHead;
+      this.#deliverHead = 0;
     }
   }
 
@@ -130,6 +238,10 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
       bytesReceived: this.#client?.bytesReceived ?? 0,
       queuedBytes: this.queuedBytes,
       queuedMs: this.queuedMs,
+      backlogBytes: this.backlogBytes,
+      backlogMs: this.backlogMs,
+      backlogSource: this.backlogSource,
+      acksReceived: this.#client?.acksReceived ?? 0,
     };
   }
 
@@ -215,7 +327,14 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
         }, startTimeout));
         client.start();
       });
-      socket.on("data", (chunk: Buffer) => client.receive(chunk));
+      socket.on("data", (chunk: Buffer) => {
+        const acks = client.acksReceived;
+        client.receive(chunk);
+        if (client.acksReceived !== acks) {
+          this.#lastAckAt = performance.now();
+          this.emit("delivered");
+        }
+      });
       socket.on("error", (err: NodeJS.ErrnoException) => {
         // A reset in answer to publish is the same refusal as a close (a
         // server that closes with our bytes unread sends RST, not FIN).
@@ -258,24 +377,28 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
 
   /**
    * Unpublishes (FCUnpublish + deleteStream), flushes and closes the socket.
-   * Resolves when the socket is closed (bounded by `timeoutMs`, default 5 s).
+   * Resolves when the socket is closed (bounded by `timeoutMs`, default 5 s):
+   * true when the server closed its side in answer (it read everything
+   * sent), false when the bound passed or the connection failed.
    */
-  async close(timeoutMs = 5_000): Promise<void> {
+  async close(timeoutMs = 5_000): Promise<boolean> {
     this.#stopRequested = true;
     const socket = this.#socket;
     if (!socket || this.#closed) {
       this.#client?.close();
-      return;
+      return false;
     }
     this.#client?.close();
-    await new Promise<void>((resolve) => {
+    return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         socket.destroy();
-        resolve();
+        resolve(false);
       }, timeoutMs);
       socket.once("close", () => {
         clearTimeout(timer);
-        resolve();
+        // The server closed its side after reading up to our FIN: it has everything.
+        if (!socket.errored) this.#allDelivered = true;
+        resolve(!socket.errored);
       });
       socket.end();
     });
@@ -322,6 +445,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
    * never come and with a higher one it would come when nobody waits.
    */
   readonly #onFlushed = (): void => {
+    if (this.#client && this.#client.acksReceived === 0) this.emit("delivered");
     if (this.#needDrain && this.queuedBytes === 0 && this.#socket?.destroyed === false) {
       this.#needDrain = false;
       this.emit("drain");
@@ -352,13 +476,17 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   #write(bytes: Uint8Array, mediaTs?: number): void {
     const socket = this.#socket;
     if (!socket || socket.destroyed) return;
-    this.#bytesQueuedTotal += bytes.byteLength;
     if (mediaTs !== undefined) {
-      this.#mediaMarks.push(this.#bytesQueuedTotal, mediaTs);
+      // The client counted these bytes before handing them over.
+      this.#mediaMarks.push(this.#client!.bytesSent, mediaTs);
       this.#lastMediaTs = mediaTs;
     }
     socket.write(bytes, this.#onFlushed);
-    this.#dropFlushedMarks();
+    this.#advanceMarks();
+    if (!this.#warnedNoAcks && mediaTs !== undefined && this.#client!.acksReceived === 0 && this.#client!.bytesSent > NO_ACK_WARNING_BYTES) {
+      this.#warnedNoAcks = true;
+      this.emit("warning", `the server has acknowledged none of the first ${NO_ACK_WARNING_BYTES / 1024 / 1024} MiB: the backlog measure sees only the bridge's own queue, not the kernel's`);
+    }
   }
 
   #failed(err: RtmpError, settled: boolean, settle: (err?: RtmpError) => void): void {
@@ -378,6 +506,49 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   get error(): RtmpError | undefined {
     return this.#error;
   }
+}
+
+/** Options of {@link probeReachable}: the publisher's address policy, and a timeout. */
+export type ProbeOptions = Pick<RtmpPublisherOptions, "lookup" | "checkAddress"> & { timeoutMs?: number };
+
+/**
+ * Does the ingest's port accept a TCP connection? A cheap check between
+ * reconnect attempts (no TLS, no RTMP: connect, then reset). The address
+ * policy applies exactly as for a publish: a refused address is "no", and
+ * no packet goes to it. Never rejects.
+ */
+export function probeReachable(url: RtmpUrl, options: ProbeOptions = {}): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const lookup = checkedLookup(options.lookup, options.checkAddress);
+    if (options.checkAddress && net.isIP(url.host) !== 0) {
+      try {
+        options.checkAddress(url.host, net.isIP(url.host) === 6 ? "IPv6" : "IPv4");
+      } catch {
+        resolve(false);
+        return;
+      }
+    }
+    const socket = net.connect({ host: url.host, port: url.port, ...(lookup && { lookup }) });
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      socket.removeAllListeners();
+      socket.on("error", () => undefined);
+      if (!socket.destroyed && !socket.connecting) socket.resetAndDestroy();
+      else socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), options.timeoutMs ?? 1000);
+    socket.once("connect", () => {
+      try {
+        options.checkAddress?.(socket.remoteAddress ?? "", socket.remoteFamily ?? "");
+      } catch {
+        done(false);
+        return;
+      }
+      done(true);
+    });
+    socket.once("error", () => done(false));
+  });
 }
 
 /** publish() settled by close() or destroy() before the server accepted it. */

@@ -1,9 +1,10 @@
 // Congestion: one destination behind a slow link (the throttle proxy), one
-// direct. On the slow one the bridge drops non-key video past ~700 ms of
-// backlog, never audio or keyframes, counts every drop, and advises the
-// client to lower its bitrate; its memory stays bounded; the direct
-// destination gets everything. Past the hard cap the slow connection is reset
-// and reconnects.
+// direct. On the slow one the bridge sheds non-key video past ~700 ms of
+// real backlog (measured from the ingest's Acknowledgements), never audio or
+// keyframes, counts every drop, and advises the client to lower its bitrate
+// to what the link carries; its memory stays bounded; the direct destination
+// gets everything. A link that stops delivering is reset (RST) after the
+// stall timeout, what it held is counted as lost, and it reconnects.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { mkdir, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -139,8 +140,9 @@ describe("congestion", () => {
     proxy.setRate(Number.POSITIVE_INFINITY);
     const lowered = client.messages.filter((m): m is AdviceMessage => m.type === "advice" && m.reason === "congestion");
     expect(lowered.length).toBeGreaterThan(0);
-    expect(lowered[0]!.targetBitrate).toBe(Math.round(VIDEO_BITRATE * 0.7));
     expect(Math.min(...lowered.map((a) => a.targetBitrate))).toBeGreaterThanOrEqual(VIDEO_BITRATE * 0.15);
+    // Settled under what the 3 Mbit/s link carries (less its audio).
+    expect(lowered.at(-1)!.targetBitrate).toBeLessThan(3_000_000 * 0.85);
     const recovered = await client.waitFor("advice", (m) => m.reason === "recovered", 10_000);
     expect(recovered.targetBitrate).toBeGreaterThan(lowered.at(-1)!.targetBitrate);
 
@@ -152,7 +154,8 @@ describe("congestion", () => {
     const slowStats = statsOf(client, "slow");
     const final = slowStats.at(-1)!;
     expect(final.framesDropped).toBeGreaterThan(0);
-    expect(final.reconnects).toBe(0);
+    expect(final).toMatchObject({ reconnects: 0, framesLost: 0, audioLost: 0, keyframesLost: 0 });
+    expect(slowStats.some((s) => s.backlogSource === "acks")).toBe(true);
     expect(Math.max(...slowStats.map((s) => s.queuedMs))).toBeGreaterThan(700);
     expect(Math.max(...slowStats.map((s) => s.queuedBytes))).toBeLessThan(16 * 1024 * 1024);
     expect(statsOf(client, "direct").at(-1)).toMatchObject({ framesDropped: 0, framesSent: media.frames.length });
@@ -188,7 +191,7 @@ describe("congestion", () => {
     expectAll(direct.audio, inputAudio, "direct audio");
   });
 
-  it("a stalled link past the hard cap: the connection is reset and reconnects once the link is back", async () => {
+  it("a stalled link: audio is never shed while it waits; after the stall timeout the connection is reset, what it held counts as lost, and it reconnects once the link is back", async () => {
     const nginx = await startNginxRtmp();
     cleanups.push(() => nginx.dispose());
     const proxy = await ThrottleProxy.start({ targetPort: nginx.port });
@@ -196,7 +199,7 @@ describe("congestion", () => {
     const bridge = await startBridge({
       port: 0, recordDir, allowPrivate: true, logger: createLogger({ level: "silent" }),
       limits: { statsIntervalMs: 250 },
-      destination: { congestion: { maxQueuedMs: 1500 }, reconnect: { initialDelayMs: 300, maxAttempts: 10 } },
+      destination: { congestion: { maxQueuedMs: 1500, stallTimeoutMs: 2000 }, reconnect: { initialDelayMs: 300, maxAttempts: 10 } },
     });
     const client = await WireTestClient.connect(bridge.ingestUrl);
     client.send({ type: "start", version: 1, record: false, destinations: [
@@ -209,13 +212,23 @@ describe("congestion", () => {
     const sending = client.sendRealtime(media.frames, { signal: controller.signal });
     await client.waitFor("destination", (m) => m.id === "stalled" && m.state === "live");
     proxy.pause();
+    const pausedAt = performance.now();
     const reset = await client.waitFor("destination", (m) => m.id === "stalled" && m.state === "reconnecting", 15_000);
-    expect(reset.code).toBe("DEST_CONGESTED");
-    expect(reset.message).toMatch(/cannot keep up/);
+    expect(reset.code).toBe("DEST_STALLED");
+    expect(reset.message).toMatch(/nothing reached/);
+    // The stall timeout (2 s) counts from the last progress, which the
+    // kernel's buffers (filling for a while after the pause) can delay.
+    expect(performance.now() - pausedAt).toBeGreaterThanOrEqual(2000);
     const before = statsOf(client, "stalled");
-    expect(Math.max(...before.map((s) => s.queuedMs))).toBeLessThanOrEqual(1500 + 500);
+    // While it waited, GOPs were shed (hard cap 1500 ms) but no audio.
+    expect(before.at(-1)!.audioLost).toBe(0);
     expect(Math.max(...before.map((s) => s.queuedBytes))).toBeLessThan(16 * 1024 * 1024);
     expect(proxy.accepted).toBe(1);
+    // What the reset connection held is reported as lost.
+    const afterReset = await client.waitFor("stats", (m) => m.destinations.some((d) => d.id === "stalled" && d.reconnects === 1));
+    const lost = afterReset.destinations.find((d) => d.id === "stalled")!;
+    expect(lost.framesLost).toBeGreaterThan(0);
+    expect(lost.audioLost).toBeGreaterThan(0);
 
     proxy.resume();
     const back = await client.waitFor("destination", (m) => m.id === "stalled" && m.state === "live" && client.messages.indexOf(m) > client.messages.indexOf(reset), 10_000);
@@ -229,7 +242,7 @@ describe("congestion", () => {
     expect(statsOf(client, "direct").at(-1)?.framesDropped).toBe(0);
   });
 
-  it("the reset connection is aborted (RST): its backlog does not keep the old publish alive, and the reconnect goes live over the same slow link", async () => {
+  it("a reset connection is aborted (RST): its backlog does not keep the old publish alive, and the reconnect goes live over the same slow link", async () => {
     const nginx = await startNginxRtmp();
     cleanups.push(() => nginx.dispose());
     // 0.5 Mbit/s: what the kernel holds for the old socket (~4 MB) would take a minute to get through.
@@ -238,7 +251,7 @@ describe("congestion", () => {
     const bridge = await startBridge({
       port: 0, recordDir, allowPrivate: true, logger: createLogger({ level: "silent" }),
       limits: { statsIntervalMs: 250 },
-      destination: { congestion: { maxQueuedMs: 1500 }, reconnect: { initialDelayMs: 300, jitter: 0, maxAttempts: 3 } },
+      destination: { congestion: { stallTimeoutMs: 1500 }, reconnect: { initialDelayMs: 300, jitter: 0, maxAttempts: 3 } },
     });
     const client = await WireTestClient.connect(bridge.ingestUrl);
     client.send({ type: "start", version: 1, record: false, destinations: [{ id: "slow", url: `rtmp://127.0.0.1:${proxy.port}/live/rst` }] });
@@ -247,8 +260,13 @@ describe("congestion", () => {
     const controller = new AbortController();
     const sending = client.sendRealtime(media.frames, { signal: controller.signal });
     try {
+      await client.waitFor("destination", (m) => m.state === "live");
+      await new Promise((r) => setTimeout(r, 1500));
+      // The link stops for longer than the stall timeout, then goes on as slowly as before.
+      proxy.pause();
       const reset = await client.waitFor("destination", (m) => m.state === "reconnecting", 15_000);
-      expect(reset.code).toBe("DEST_CONGESTED");
+      expect(reset.code).toBe("DEST_STALLED");
+      proxy.resume();
       const resetAt = performance.now();
       // The old connection is gone at once, backlog and all: nginx unpublishes it.
       const deadline = Date.now() + 2000;

@@ -90,7 +90,7 @@ describe("the publish sequence on the wire", () => {
     const { p, c, warnings } = await live({ serverPeerBandwidth: 0 });
     expect(p.state).toBe("live");
     expect(c.received.map(describeMsg)).toEqual([
-      "SetChunkSize(4096)", "connect", "WindowAckSize(2500000)", "releaseStream", "FCPublish", "createStream", "publish",
+      "SetChunkSize(4096)", "connect", "WindowAckSize(16384)", "releaseStream", "FCPublish", "createStream", "publish",
     ]);
     // The very first bytes after C2: Set Chunk Size, fmt 0 on csid 2.
     expect([...c.chunkBytes().subarray(0, 16)]).toEqual([
@@ -285,7 +285,7 @@ describe("close()", () => {
     await p.close();
     expect(await result).toMatchObject({ code: RtmpErrorCode.NotLive });
     await sleep(50);
-    expect(s.connections).toHaveLength(0);
+    expect(s.accepted).toHaveLength(0);
   });
 
   it("close() twice, and close() before publish(), are harmless", async () => {
@@ -405,24 +405,22 @@ describe("control messages", () => {
     expect(c.received.filter((m) => m.type === MessageType.Acknowledgement)).toEqual([]);
   });
 
-  it("Set Peer Bandwidth -> Window Ack Size when the size differs from the last one sent", async () => {
+  it("Set Peer Bandwidth does not change the window we announced (our backlog measure needs it small; FFmpeg does not answer either)", async () => {
     const { c } = await live({ serverPeerBandwidth: 0 });
     const windows = (): number[] => c.received.filter((m) => m.type === MessageType.WindowAckSize).map((m) => u32(m.payload));
-    expect(windows()).toEqual([2_500_000]);
-    c.setPeerBandwidth(2_500_000, 2); // the same as ours: no answer
-    c.setPeerBandwidth(1_234_567, 0); // a new one: answered
-    c.setPeerBandwidth(1_234_567, 1); // the same again: no answer
+    expect(windows()).toEqual([16_384]);
+    c.setPeerBandwidth(2_500_000, 2);
+    c.setPeerBandwidth(1_234_567, 0);
     c.pingRequest(9); // answered after everything before it
     await c.waitFor((m) => m.type === MessageType.UserControl);
-    expect(windows()).toEqual([2_500_000, 1_234_567]);
-    const answer = c.received.filter((m) => m.type === MessageType.WindowAckSize)[1]!;
-    expect(answer).toMatchObject({ csid: 2, streamId: 0 });
+    expect(windows()).toEqual([16_384]);
+    expect(c.received.find((m) => m.type === MessageType.WindowAckSize)).toMatchObject({ csid: 2, streamId: 0 });
   });
 
   it("nginx-rtmp's preamble (Window Ack Size, Set Peer Bandwidth, Set Chunk Size before _result) is handled", async () => {
     const { c, p } = await live({ serverWindowAckSize: 5_000_000, serverPeerBandwidth: 5_000_000, serverChunkSize: 4096 });
     expect(p.state).toBe("live");
-    expect(c.received.filter((m) => m.type === MessageType.WindowAckSize).map((m) => u32(m.payload))).toEqual([5_000_000, 2_500_000]);
+    expect(c.received.filter((m) => m.type === MessageType.WindowAckSize).map((m) => u32(m.payload))).toEqual([16_384]);
   });
 
   it("the server's Set Chunk Size is applied to what it sends after", async () => {

@@ -503,8 +503,14 @@ export class ScriptedConnection {
 export class ScriptedServer {
   readonly server: net.Server;
   readonly port: number;
-  /** Accepted connections, in order. */
+  /**
+   * Accepted connections that sent something, in order. A connection that
+   * closes without a byte (the bridge's reachability probe between
+   * reconnect attempts) is not an RTMP client and is not listed.
+   */
   readonly connections: ScriptedConnection[] = [];
+  /** Every accepted connection, probes included. */
+  readonly accepted: ScriptedConnection[] = [];
   #waiters: ((c: ScriptedConnection) => void)[] = [];
 
   private constructor(server: net.Server, port: number) {
@@ -529,8 +535,11 @@ export class ScriptedServer {
     server.on("connection", (socket) => {
       socket.setNoDelay(true);
       const c = new ScriptedConnection(core, socket, options);
-      self.connections.push(c);
-      for (const w of self.#waiters.splice(0)) w(c);
+      self.accepted.push(c);
+      socket.once("data", () => {
+        self.connections.push(c);
+        for (const w of self.#waiters.splice(0)) w(c);
+      });
     });
     return self;
   }
@@ -561,8 +570,8 @@ export class ScriptedServer {
 
   /** Closes every connection and the listener. */
   async close(): Promise<void> {
-    for (const c of this.connections) c.destroy();
-    await Promise.all(this.connections.map((c) => c.closed));
+    for (const c of this.accepted) c.destroy();
+    await Promise.all(this.accepted.map((c) => c.closed));
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
