@@ -76,7 +76,7 @@ export interface SessionLimits {
   adviceThresholdMs: number;
   /** Calm (no backlog, no reconnect) before each step up of the advice, ms (default 10,000). */
   adviceCalmMs: number;
-  /** A measured link capacity caps the advice for this long, ms (default 60,000). */
+  /** A measured link capacity caps the advice for this long, ms (default 300,000). */
   adviceProbeAfterMs: number;
   /** Lowest advised bitrate, bits/s (default 0: 15 % of the client's configured bitrate). */
   adviceFloorBitrate: number;
@@ -100,7 +100,7 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = {
   bitrateWindowMs: 5000,
   adviceThresholdMs: 200,
   adviceCalmMs: 10_000,
-  adviceProbeAfterMs: 60_000,
+  adviceProbeAfterMs: 300_000,
   adviceFloorBitrate: 0,
   adviceCeilingBitrate: 0,
   backpressureMs: 1000,

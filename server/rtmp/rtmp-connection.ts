@@ -72,6 +72,8 @@ export interface RtmpPublisherEvents {
 
 let sharedCore: Promise<Core> | undefined;
 
+/** More than a kernel's send buffer can hold (Linux: tcp_wmem's 4 MiB maximum, doubled). */
+const KERNEL_BYTES = 8 * 1024 * 1024;
 /** After an Acknowledgement, the window that follows it is counted in as delivered over this long, ms. */
 const ACK_RAMP_MS = 200;
 /** Servers that count the handshake in their Acknowledgements run this far ahead of the others. */
@@ -89,14 +91,14 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   #state: PublishState | "idle" = "idle";
   #error: RtmpError | undefined;
   /**
-   * Media messages not yet delivered, as pairs [end offset, timestamp]; the
-   * offsets count bytes sent after the handshake, as the server's
-   * Acknowledgements do. `#flushHead` is the first not yet handed to the
-   * kernel, `#deliverHead` the first not yet delivered (<= #flushHead).
+   * Media messages that may not be delivered yet, as pairs [end offset,
+   * timestamp], oldest first from `#markHead`; the offsets count bytes sent
+   * after the handshake, as the server's Acknowledgements do. Kept until
+   * acknowledged; until the first Acknowledgement (it may never come), until
+   * KERNEL_BYTES past what the kernel took.
    */
   #mediaMarks: number[] = [];
-  #flushHead = 0;
-  #deliverHead = 0;
+  #markHead = 0;
   #lastMediaTs = 0;
   #warnedNoAcks = false;
   /** Closed cleanly: the server read everything (see close()). */
@@ -129,10 +131,9 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
 
   /** Milliseconds of media between the oldest media message still in user space and the newest. */
   get queuedMs(): number {
-    this.#advanceMarks();
-    const marks = this.#mediaMarks;
-    if (this.#flushHead >= marks.length) return 0;
-    return Math.max(0, this.#lastMediaTs - marks[this.#flushHead + 1]!);
+    const client = this.#client;
+    if (!client) return 0;
+    return this.#msFrom(client.bytesSent - this.queuedBytes);
   }
 
   /** Bytes of RTMP messages sent after the handshake (the count the server's Acknowledgements are in). */
@@ -198,36 +199,43 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
 
   /** Milliseconds of media between the oldest media message not yet delivered and the newest sent. */
   get backlogMs(): number {
-    this.#advanceMarks();
-    const marks = this.#mediaMarks;
-    if (this.#deliverHead >= marks.length) return 0;
-    return Math.max(0, this.#lastMediaTs - marks[this.#deliverHead + 1]!);
+    return this.#msFrom(this.deliveredBytes);
   }
 
   /** Timestamp of the oldest media message not yet delivered (undefined: none). */
   get oldestUndeliveredTs(): number | undefined {
-    this.#advanceMarks();
-    return this.#deliverHead < this.#mediaMarks.length ? this.#mediaMarks[this.#deliverHead + 1] : undefined;
+    const i = this.#firstMarkAfter(this.deliveredBytes);
+    return i < this.#mediaMarks.length ? this.#mediaMarks[i + 1] : undefined;
   }
 
-  /**
-   * Forgets the marks of media messages delivered. Runs on every write too,
-   * so the marks stay bounded by what is in flight even when nobody reads
-   * the backlog.
-   */
-  #advanceMarks(): void {
+  /** Media time from the first message ending after `offset` to the newest. */
+  #msFrom(offset: number): number {
+    const i = this.#firstMarkAfter(offset);
+    return i < this.#mediaMarks.length ? Math.max(0, this.#lastMediaTs - this.#mediaMarks[i + 1]!) : 0;
+  }
+
+  /** Index of the first mark whose message ends after `offset` (binary search: offsets only grow). */
+  #firstMarkAfter(offset: number): number {
+    const marks = this.#mediaMarks;
+    let lo = this.#markHead / 2;
+    let hi = marks.length / 2;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (marks[mid * 2]! <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo * 2;
+  }
+
+  /** Forgets marks no measure can need again (see #mediaMarks). Runs on every write. */
+  #trimMarks(): void {
     const client = this.#client;
     if (!client) return;
-    const marks = this.#mediaMarks;
-    const flushed = client.bytesSent - this.queuedBytes;
-    const delivered = this.deliveredBytes;
-    if (this.#flushHead < this.#deliverHead) this.#flushHead = this.#deliverHead;
-    while (this.#flushHead < marks.length && marks[this.#flushHead]! <= flushed) this.#flushHead += 2;
-    while (this.#deliverHead < marks.length && marks[this.#deliverHead]! <= delivered) this.#deliverHead += 2;
-    if (this.#deliverHead >= 1024) {
-      marks.splice(0, this.#deliverHead);
-      this.#flushHead -= this.#deliverHead;
-      this.#deliverHead = 0;
+    const keepAfter = client.acksReceived > 0 ? client.bytesAcknowledged : client.bytesSent - this.queuedBytes - KERNEL_BYTES;
+    this.#markHead = Math.max(this.#markHead, this.#firstMarkAfter(keepAfter));
+    if (this.#markHead >= 2048) {
+      this.#mediaMarks.splice(0, this.#markHead);
+      this.#markHead = 0;
     }
   }
 
@@ -482,7 +490,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
       this.#lastMediaTs = mediaTs;
     }
     socket.write(bytes, this.#onFlushed);
-    this.#advanceMarks();
+    this.#trimMarks();
     if (!this.#warnedNoAcks && mediaTs !== undefined && this.#client!.acksReceived === 0 && this.#client!.bytesSent > NO_ACK_WARNING_BYTES) {
       this.#warnedNoAcks = true;
       this.emit("warning", `the server has acknowledged none of the first ${NO_ACK_WARNING_BYTES / 1024 / 1024} MiB: the backlog measure sees only the bridge's own queue, not the kernel's`);

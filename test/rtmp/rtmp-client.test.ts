@@ -434,6 +434,79 @@ describe("control messages", () => {
   });
 });
 
+describe("the real backlog: the server's Acknowledgements", () => {
+  const u32be = (n: number): Uint8Array => {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, n >>> 0);
+    return b;
+  };
+  /** Ten 20 KB video messages at 0, 100, ... 900 ms; the byte offset (after the handshake) where each ends. */
+  async function sendTen(p: RtmpPublisher): Promise<number[]> {
+    const ends: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      p.sendVideo(i * 100, { kind: "avc", frameType: i === 0 ? 1 : 2, packetType: 1, cts: 0 }, new Uint8Array(20_000));
+      ends.push(p.sentBytes);
+    }
+    await sleep(50); // all of it reaches the server over loopback: the kernel's part of the backlog is 0
+    return ends;
+  }
+
+  it("before the first Acknowledgement the measure is the socket's (here 0); after it, what the server has not acknowledged", async () => {
+    const { c, p } = await live({ serverPeerBandwidth: 0 });
+    const ends = await sendTen(p);
+    expect(p.stats()).toMatchObject({ backlogSource: "socket", backlogMs: 0, backlogBytes: 0, acksReceived: 0 });
+    c.sendMessage(ServerCsid.Control, MessageType.Acknowledgement, 0, 0, u32be(ends[3]!));
+    await sleep(20);
+    // Messages 0-3 delivered; 4 (at 400 ms) is the oldest not known to be.
+    expect(p.backlogSource).toBe("acks");
+    expect(p.backlogMs).toBe(900 - 400);
+    expect(p.backlogBytes).toBeGreaterThan(ends[9]! - ends[3]! - 16_384);
+    expect(p.backlogBytes).toBeLessThanOrEqual(ends[9]! - ends[3]!);
+    await sleep(250);
+    // A window (16 KiB) past the Acknowledgement counts as delivered after 200 ms: still inside message 4.
+    expect(p.backlogBytes).toBe(ends[9]! - ends[3]! - 16_384);
+    expect(p.backlogMs).toBe(500);
+    c.sendMessage(ServerCsid.Control, MessageType.Acknowledgement, 0, 0, u32be(ends[9]!));
+    await sleep(20);
+    expect(p.stats()).toMatchObject({ backlogMs: 0, backlogBytes: 0, acksReceived: 2 });
+  });
+
+  it("a counter that starts again (nginx-rtmp's at 0xF0000000) or starts anywhere is followed from its next step, never ahead of what was sent", async () => {
+    const { c, p } = await live({ serverPeerBandwidth: 0 });
+    const ends = await sendTen(p);
+    const ack = async (n: number): Promise<void> => {
+      c.sendMessage(ServerCsid.Control, MessageType.Acknowledgement, 0, 0, u32be(n));
+      await sleep(20);
+    };
+    await ack(ends[3]!);
+    expect(p.backlogMs).toBe(500);
+    await ack(100); // started again from 0: nothing new is taken as delivered
+    expect(p.backlogMs).toBe(500);
+    await ack(100 + (ends[6]! - ends[3]!)); // its next step counts
+    expect(p.backlogMs).toBe(900 - 700);
+    // A counter far ahead of anything sent (counting from just under 2^32 here) is not believed...
+    const q = await live({ serverPeerBandwidth: 0 });
+    const ends2 = await sendTen(q.p);
+    const base = 2 ** 32 - Math.round((ends2[2]! + ends2[5]!) / 2);
+    q.c.sendMessage(ServerCsid.Control, MessageType.Acknowledgement, 0, 0, u32be(base + ends2[2]!));
+    await sleep(20);
+    expect(q.p.backlogMs).toBe(900); // nothing taken as delivered (20 ms into the ramp: under message 0's 20 KB)
+    // ...its steps are, across the 32-bit wrap.
+    expect((base + ends2[5]!) % 2 ** 32).toBeLessThan(base);
+    q.c.sendMessage(ServerCsid.Control, MessageType.Acknowledgement, 0, 0, u32be((base + ends2[5]!) % 2 ** 32));
+    await sleep(20);
+    expect(q.p.progressBytes).toBe(ends2[5]! - ends2[2]!);
+  });
+
+  it("a server that sends no Acknowledgements: the socket's measure, and one warning once 1 MiB went unacknowledged", async () => {
+    const { p, warnings } = await live({ serverPeerBandwidth: 0 });
+    for (let i = 0; i < 60; i++) p.sendVideo(i * 33, { kind: "avc", frameType: 2, packetType: 1, cts: 0 }, new Uint8Array(20_000));
+    await sleep(50);
+    expect(p.stats()).toMatchObject({ backlogSource: "socket", acksReceived: 0, backlogMs: 0 });
+    expect(warnings.filter((w) => /acknowledged none of the first 1 MiB/.test(w))).toHaveLength(1);
+  });
+});
+
 describe("backpressure: queuedBytes, queuedMs, highWaterMark, drain", () => {
   it("a server that stops reading makes the queue grow; send* return false past highWaterMark; drain empties it", async () => {
     const highWaterMark = 256 * 1024;
