@@ -191,6 +191,57 @@ describe("congestion", () => {
     expectAll(direct.audio, inputAudio, "direct audio");
   });
 
+  it("past the hard cap, whole GOPs queued before the newest keyframe are shed (keyframes too), never audio; what arrives still decodes GOP by GOP", async () => {
+    const nginx = await startNginxRtmp();
+    cleanups.push(() => nginx.dispose());
+    const proxy = await ThrottleProxy.start({ targetPort: nginx.port });
+    cleanups.push(() => proxy.close());
+    const bridge = await startBridge({
+      port: 0, recordDir, allowPrivate: true, logger: createLogger({ level: "silent" }),
+      limits: { statsIntervalMs: 250 },
+      destination: { congestion: { maxQueuedMs: 2500, stallTimeoutMs: 60_000 } },
+    });
+    const client = await WireTestClient.connect(bridge.ingestUrl);
+    client.send({ type: "start", version: 1, record: false, destinations: [{ id: "gop", url: `rtmp://127.0.0.1:${proxy.port}/live/gop` }] });
+    await client.waitFor("accepted");
+    client.sendConfigs(media, VIDEO_BITRATE);
+    const sending = client.sendRealtime(media.frames);
+    await client.waitFor("destination", (m) => m.state === "live");
+    await new Promise((r) => setTimeout(r, 1000));
+    proxy.pause(); // 6 s without delivery: 3 keyframes arrive meanwhile
+    await new Promise((r) => setTimeout(r, 6000));
+    proxy.resume();
+    expect((await sending).next).toBe(media.frames.length);
+    client.send({ type: "stop" });
+    await client.waitFor("ended", () => true, 20_000);
+    const final = statsOf(client, "gop").at(-1)!;
+    expect(final).toMatchObject({ audioLost: 0, framesLost: 0, reconnects: 0 });
+    expect(final.keyframesLost).toBeGreaterThan(0);
+
+    const inputVideo = media.frames.filter((f) => f.track === 0);
+    const inputAudio = media.frames.filter((f) => f.track === 1);
+    const got = await framesOf(await nginx.waitForRecording("gop"));
+    expectAll(got.audio, inputAudio, "audio");
+    expect(got.video.length).toBe(inputVideo.length - final.framesDropped);
+    // Decodable: a frame arrives only if every frame of its GOP before it did.
+    let at = 0;
+    let broken = false;
+    let keyframesMissing = 0;
+    for (const want of inputVideo) {
+      const present = got.video[at] !== undefined && same(got.video[at]!, want);
+      if (want.keyframe) broken = !present;
+      if (present) {
+        expect(broken, `frame at ${want.timestampUs / 1000} ms sent after a gap in its GOP`).toBe(false);
+        at++;
+      } else {
+        broken = true;
+        if (want.keyframe) keyframesMissing++;
+      }
+    }
+    expect(at).toBe(got.video.length);
+    expect(keyframesMissing).toBe(final.keyframesLost);
+  });
+
   it("a stalled link: audio is never shed while it waits; after the stall timeout the connection is reset, what it held counts as lost, and it reconnects once the link is back", async () => {
     const nginx = await startNginxRtmp();
     cleanups.push(() => nginx.dispose());

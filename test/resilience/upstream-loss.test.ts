@@ -333,4 +333,71 @@ describe("upstream loss", () => {
     await sending;
     expect(limited.sessions.size).toBe(0);
   });
+
+  it("backoff grows to its cap, each reconnecting message says when the next try is, and after retryForMs the destination gives up", async () => {
+    const limited = new Bridge({
+      port: 0, recordDir, allowPrivate: true, logger: createLogger({ level: "silent" }),
+      destination: { reconnect: { initialDelayMs: 100, factor: 2, maxDelayMs: 300, jitter: 0, retryForMs: 1500, probeIntervalMs: 0 } },
+    });
+    await limited.listen();
+    cleanups.push(() => limited.close());
+    const server = await ScriptedServer.start();
+    const client = await WireTestClient.connect(limited.ingestUrl);
+    client.send({ type: "start", version: 1, record: false, destinations: [{ id: "s", url: server.url("capped") }] });
+    await client.waitFor("accepted");
+    client.sendConfigs(media);
+    const controller = new AbortController();
+    const sending = client.sendRealtime(media.frames, { signal: controller.signal });
+    await client.waitFor("destination", (m) => m.state === "live");
+    await server.close();
+    const lostAt = performance.now();
+    const failed = await client.waitFor("destination", (m) => m.state === "failed", 10_000);
+    const waited = performance.now() - lostAt;
+    controller.abort();
+    await sending;
+    const retries = statesOf(client, "s").filter((m) => m.state === "reconnecting");
+    expect(retries.map((m) => m.retryInMs)).toEqual([100, 200, 300, 300, 300].slice(0, retries.length));
+    expect(retries.map((m) => m.attempt)).toEqual(retries.map((_, i) => i + 1));
+    expect(retries.length).toBeGreaterThanOrEqual(4);
+    expect(failed.code).toBe("RTMP_CONNECTION_REFUSED");
+    expect(failed.message).toMatch(/gave up after \d+ attempts over \d+ s/);
+    expect(waited).toBeGreaterThan(1000);
+    expect(waited).toBeLessThan(3000);
+  });
+
+  it("while the ingest is down its port is probed: once it answers again the destination republishes at once, not after the backoff", async () => {
+    const a = await startNginxRtmp({ recordUnique: true });
+    cleanups.push(() => a.dispose());
+    const probing = new Bridge({
+      port: 0, recordDir, allowPrivate: true, logger: createLogger({ level: "silent" }),
+      destination: { reconnect: { initialDelayMs: 20_000, maxDelayMs: 20_000, jitter: 0, probeIntervalMs: 100 } },
+    });
+    await probing.listen();
+    cleanups.push(() => probing.close());
+    const client = await WireTestClient.connect(probing.ingestUrl);
+    client.send({ type: "start", version: 1, record: false, destinations: [{ id: "a", url: `${a.rtmpUrl()}/probe-a` }] });
+    await client.waitFor("accepted");
+    client.sendConfigs(media);
+    const controller = new AbortController();
+    const sending = client.sendRealtime(media.frames, { signal: controller.signal });
+    try {
+      await client.waitFor("destination", (m) => m.state === "live");
+      await a.stop();
+      const reconnecting = await client.waitFor("destination", (m) => m.state === "reconnecting");
+      expect(reconnecting).toMatchObject({ attempt: 1, retryInMs: 20_000 });
+      await new Promise((r) => setTimeout(r, 1500)); // down for a while: probes are refused
+      const a2 = await startNginxRtmp({ recordUnique: true, port: a.port, recordDir: a.recordDir });
+      cleanups.push(() => a2.dispose());
+      const upAt = performance.now();
+      await client.waitFor("destination", (m) => m.state === "live" && client.messages.indexOf(m) > client.messages.indexOf(reconnecting), 5000);
+      const republishMs = performance.now() - upAt;
+      expect(republishMs).toBeLessThan(1000);
+      expect(statesOf(client, "a").filter((m) => m.state === "reconnecting")).toHaveLength(1);
+    } finally {
+      controller.abort();
+      await sending;
+    }
+    client.send({ type: "stop" });
+    await client.waitFor("ended", () => true, 20_000);
+  });
 });
