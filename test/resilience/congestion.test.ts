@@ -336,4 +336,33 @@ describe("congestion", () => {
     client.send({ type: "stop" });
     await client.waitFor("ended", () => true, 20_000);
   });
+
+  it("shutdown with a congested destination: what was sent is delivered, the publish ends with deleteStream, within the bound", async () => {
+    const nginx = await startNginxRtmp();
+    cleanups.push(() => nginx.dispose());
+    const proxy = await ThrottleProxy.start({ targetPort: nginx.port, bytesPerSecond: 375_000 });
+    cleanups.push(() => proxy.close());
+    const bridge = new Bridge({ port: 0, recordDir, allowPrivate: true, logger: createLogger({ level: "silent" }), limits: { statsIntervalMs: 250 } });
+    await bridge.listen();
+    const client = await WireTestClient.connect(bridge.ingestUrl);
+    client.send({ type: "start", version: 1, record: false, destinations: [{ id: "slow", url: `rtmp://127.0.0.1:${proxy.port}/live/down` }] });
+    await client.waitFor("accepted");
+    client.sendConfigs(media, VIDEO_BITRATE);
+    const controller = new AbortController();
+    const sending = client.sendRealtime(media.frames, { signal: controller.signal });
+    await client.waitFor("destination", (m) => m.state === "live");
+    await client.waitFor("stats", (m) => m.destinations.some((d) => d.queuedMs > 700), 10_000);
+    const closing = performance.now();
+    await bridge.close();
+    const closeMs = performance.now() - closing;
+    controller.abort();
+    await sending;
+    expect(closeMs).toBeLessThan(5000);
+    const final = statsOf(client, "slow").at(-1)!;
+    expect(final).toMatchObject({ state: "ended", framesLost: 0, audioLost: 0, keyframesLost: 0 });
+    const got = await framesOf(await nginx.waitForRecording("down"));
+    expect(got.video.length + got.audio.length).toBe(final.framesSent);
+    const log = nginx.logs();
+    expect(log.indexOf("deleteStream")).toBeGreaterThan(log.indexOf("publish: name='down'"));
+  });
 });
