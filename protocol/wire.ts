@@ -196,8 +196,12 @@ export interface DestinationStats {
   reconnects: number;
   /** Time not live since first going live (reconnecting), ms. */
   notLiveMs: number;
-  /** How the backlog is measured: "acks" (the ingest's Acknowledgements) or "socket" (the bridge's own queue only). */
-  backlogSource?: "acks" | "socket";
+  /**
+   * How the backlog is measured: "acks" (the ingest's Acknowledgements),
+   * "pending" (none yet: everything sent counts), or "socket" (the ingest
+   * sends none: the bridge's own queue only).
+   */
+  backlogSource?: "acks" | "pending" | "socket";
   /** Rate the ingest received at over the last ~2 s, bits/s. */
   deliveryBitrate?: number;
 }

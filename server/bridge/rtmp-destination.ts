@@ -300,9 +300,18 @@ export class RtmpDestination implements Sink {
       return;
     }
     // Live: hand over what waits here (already shed as the backlog asked),
-    // then unpublish; the close is bounded, and what it could not deliver is lost.
+    // then unpublish; the close is bounded, and what it could not deliver is
+    // lost. A lossless (backpressure) client first gets its backlog delivered,
+    // for as long as the link makes progress.
     const publisher = this.#publisher!;
     this.#pump(Number.POSITIVE_INFINITY);
+    if (this.#backpressure) await this.#drained(publisher);
+    if (this.#state !== "live" || publisher !== this.#publisher) {
+      // Lost while draining: what it held is counted; end here.
+      this.#publisher?.destroy();
+      if ((this.#state as DestinationState) !== "failed") this.#end();
+      return;
+    }
     this.#stopWatch();
     this.#state = "ended";
     this.#pending = [];
@@ -311,6 +320,19 @@ export class RtmpDestination implements Sink {
     this.#bytesSent += publisher.stats().bytesSent;
     this.#publisher = undefined;
     this.#end();
+  }
+
+  /** Resolves once the ingest has everything, the link stops making progress, or the connection is gone. */
+  #drained(publisher: RtmpPublisher): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const check = (): void => {
+        const done = publisher !== this.#publisher || this.#state !== "live" || publisher.backlogBytes === 0
+          || performance.now() - this.#lastProgressAt >= this.#congestion.stallTimeoutMs;
+        if (done) resolve();
+        else setTimeout(check, 50).unref();
+      };
+      check();
+    });
   }
 
   stats(): DestinationStats {
@@ -397,7 +419,7 @@ export class RtmpDestination implements Sink {
     }
     const { initialDelayMs, factor, maxDelayMs, jitter, retryForMs, maxAttempts } = this.#reconnect;
     const base = Math.min(maxDelayMs, initialDelayMs * Math.pow(factor, this.#attempt));
-    const delay = Math.max(0, Math.round(base * (1 + jitter * (Math.random() * 2 - 1))));
+    const delay = Math.max(0, Math.min(maxDelayMs, Math.round(base * (1 + jitter * (Math.random() * 2 - 1)))));
     const withinTime = retryForMs > 0 && now - this.#lostAt + delay <= retryForMs;
     const retry = this.#everLive && !FINAL_CODES.has(code) && this.#attempt < maxAttempts && withinTime;
     if (!retry) {
@@ -482,7 +504,7 @@ export class RtmpDestination implements Sink {
     if (!publisher || this.#state !== "live") return;
     const now = performance.now();
     const s = this.#rateSamples;
-    const busy = publisher.backlogSource === "acks" ? publisher.backlogBytes > 2 * publisher.ackWindow : publisher.queuedBytes > 0;
+    const busy = publisher.backlogSource === "socket" ? publisher.queuedBytes > 0 : publisher.backlogBytes > 2 * publisher.ackWindow;
     s.push({ t: now, delivered: publisher.deliveredBytes, busy });
     while (s.length > 2 && now - s[0]!.t > RATE_WINDOW_MS) s.shift();
     const progress = publisher.progressBytes;
@@ -559,7 +581,10 @@ export class RtmpDestination implements Sink {
       this.#videoStarted = true;
     }
     this.#gateAll = false;
-    if (!this.#backpressure && frame.kind === "video") {
+    // Before the ingest's first Acknowledgement the backlog counts everything
+    // sent: shedding waits for a real measure (the in-flight limit still holds).
+    const measured = this.#publisher?.backlogSource !== "pending";
+    if (!this.#backpressure && measured && frame.kind === "video") {
       const over = this.backlogMs > this.#congestion.dropThresholdMs;
       if (frame.keyframe) {
         this.#dropping = over;
@@ -574,7 +599,7 @@ export class RtmpDestination implements Sink {
     this.#queuedBytes += frame.payload.byteLength;
     this.#pump(this.#congestion.maxInFlightMs);
     if (this.#state !== "live" || this.#queueHead >= this.#queue.length) return;
-    if (!this.#backpressure && this.backlogMs > this.#congestion.maxQueuedMs) this.#shedGops();
+    if (!this.#backpressure && measured && this.backlogMs > this.#congestion.maxQueuedMs) this.#shedGops();
     const publisher = this.#publisher!;
     if (this.backlogBytes > this.#congestion.maxQueuedBytes) {
       this.#lost(publisher, new RtmpError("DEST_CONGESTED", `the link to ${this.target} cannot keep up: over ${this.#congestion.maxQueuedBytes} bytes undelivered; reconnecting`));

@@ -178,6 +178,8 @@ export class Session {
   #videoBytesIn = 0;
   #audioBytesIn = 0;
   #rateSamples: number[] = [];
+  /** Ending after "stop" (or a shutdown): stats go on until the destinations are done. */
+  #stopping = false;
   /** The client wants backpressure instead of shedding. */
   #backpressure = false;
   /** Reading the client is paused (backpressure); the timer that checks for resuming. */
@@ -618,6 +620,10 @@ export class Session {
 
   /** Every stats interval: stats, and congestion advice. */
   #tick(): void {
+    if (this.#state === "ending") {
+      if (this.#stopping) this.#sendStats();
+      return;
+    }
     if (this.#state !== "active") return;
     this.#sendStats();
     this.#advise();
@@ -690,14 +696,17 @@ export class Session {
     if (this.#isOver()) return;
     const wasActive = this.#state === "active" || this.#state === "detached";
     this.#state = "ending";
+    this.#stopping = outcome === "stopped" && wasActive;
     this.#waiting = [];
     this.#clearDeadline();
-    if (this.#statsTimer) clearInterval(this.#statsTimer);
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     if (this.#pauseTimer) clearTimeout(this.#pauseTimer);
     this.#clearRelease();
     if (wasActive && outcome !== "failed") for (const f of this.#interleaver.flush()) this.#fanOut(f);
+    // Stats go on while the destinations finish (a lossless client's backlog
+    // can take a while behind a slow link): the client sees progress.
     await Promise.all(this.#sinks.map((s) => s.stop()));
+    if (this.#statsTimer) clearInterval(this.#statsTimer);
     if (outcome === "stopped" && wasActive) this.#sendStats();
     this.#state = "ended";
     if (outcome !== "failed") this.#link.send({ type: "ended", reason: outcome });

@@ -73,7 +73,7 @@ export interface ReplaySessionOptions {
   acceptTimeoutMs?: number;
   /** With waitForLive: from "accepted" until no destination is connecting, ms (default 30,000). */
   liveTimeoutMs?: number;
-  /** From "stop" to the close, ms (default 20,000). */
+  /** From "stop" (and from each "stats" after it) to the close, ms (default 20,000). */
   endTimeoutMs?: number;
   /** Socket buffer level at which sending pauses, bytes (default 4 MiB). */
   highWaterBytes?: number;
@@ -351,6 +351,9 @@ export class ReplaySession implements Paced {
           const d = this.#dests.get(s.id);
           if (d) d.stats = s;
         }
+        // Stopping and the bridge still reports: it is working through what
+        // we sent (with backpressure that can take long behind a slow link).
+        if (this.#state === "stopping") this.#armEnd();
         return;
       case "advice":
         return; // a file cannot be re-encoded: advice is for live encoders
@@ -504,8 +507,13 @@ export class ReplaySession implements Paced {
     this.#opts.pacer.remove(this);
     this.#state = "stopping";
     this.#send({ type: "stop" });
+    this.#armEnd();
+  }
+
+  /** The end timeout: from "stop", and again from each "stats" after it. */
+  #armEnd(): void {
     const ms = this.#opts.endTimeoutMs ?? 20_000;
-    this.#arm(ms, () => `the bridge did not end the session within ${ms} ms of "stop"`);
+    this.#arm(ms, () => `the bridge did not end the session within ${ms} ms of "stop" (or of its last "stats")`);
   }
 
   // --- the end -----------------------------------------------------------------

@@ -41,6 +41,9 @@ export interface RtmpPublisherOptions extends Omit<PublishClientOptions, "url"> 
   highWaterMark?: number;
 }
 
+/** How a publisher measures its backlog (see RtmpPublisher.backlogSource). */
+export type BacklogSource = "acks" | "pending" | "socket";
+
 /** Snapshot of a publisher's counters. */
 export interface RtmpPublisherStats {
   state: PublishState | "idle";
@@ -52,7 +55,7 @@ export interface RtmpPublisherStats {
   /** Sent and not yet delivered, kernel and network included (bytes, media ms; see backlogSource). */
   backlogBytes: number;
   backlogMs: number;
-  backlogSource: "acks" | "socket";
+  backlogSource: BacklogSource;
   /** Acknowledgements received from the server. */
   acksReceived: number;
 }
@@ -72,6 +75,8 @@ export interface RtmpPublisherEvents {
 
 let sharedCore: Promise<Core> | undefined;
 
+/** No Acknowledgement this long after two windows went out: the server sends none, ms. */
+const NO_ACK_MS = 1500;
 /** More than a kernel's send buffer can hold (Linux: tcp_wmem's 4 MiB maximum, doubled). */
 const KERNEL_BYTES = 8 * 1024 * 1024;
 /** After an Acknowledgement, the window that follows it is counted in as delivered over this long, ms. */
@@ -105,6 +110,8 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   #allDelivered = false;
   /** performance.now() of the last Acknowledgement. */
   #lastAckAt = 0;
+  /** When two windows were first in the kernel's hands without an Acknowledgement. */
+  #windowsTakenAt: number | undefined;
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
   /** close() or destroy() was called: a pending or later publish() must not go on. */
@@ -142,13 +149,25 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   }
 
   /**
-   * How the backlog is measured: "acks" once the server has sent an
-   * Acknowledgement (what it received, to within half our window), else
-   * "socket" (only what waits in user space: the kernel's send buffer is
-   * invisible to it).
+   * How the backlog is measured:
+   * - "acks" once the server has sent an Acknowledgement (what it received,
+   *   to within one window);
+   * - "pending" before that: nothing counts as delivered yet (the first
+   *   Acknowledgement comes once a window has reached the server);
+   * - "socket" when none came NO_ACK_MS after two windows (and the
+   *   handshake's slack) were in the kernel's hands: a server that does not
+   *   acknowledge (Node-Media-Server). Only user space is seen then: the
+   *   kernel's send buffer is invisible.
    */
-  get backlogSource(): "acks" | "socket" {
-    return (this.#client?.acksReceived ?? 0) > 0 ? "acks" : "socket";
+  get backlogSource(): BacklogSource {
+    const client = this.#client;
+    if (!client || client.acksReceived > 0) return client ? "acks" : "pending";
+    const taken = client.bytesSent - this.queuedBytes;
+    if (this.#windowsTakenAt === undefined) {
+      if (taken < 2 * client.windowAckSize + HANDSHAKE_SLACK) return "pending";
+      this.#windowsTakenAt = performance.now();
+    }
+    return performance.now() - this.#windowsTakenAt >= NO_ACK_MS ? "socket" : "pending";
   }
 
   /** Of `sentBytes`, how much has reached the server (see backlogSource). */
@@ -157,7 +176,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     if (!client) return 0;
     if (this.#allDelivered) return client.bytesSent;
     const handedOver = Math.max(0, client.bytesSent - this.queuedBytes);
-    if (client.acksReceived === 0) return handedOver;
+    if (client.acksReceived === 0) return this.backlogSource === "socket" ? handedOver : 0;
     // Between Acknowledgements the server has received up to one window more
     // than it acknowledged (it acknowledges each time a window has come in,
     // and never a window's tail when nothing follows). Count that window in

@@ -114,7 +114,7 @@ describe("replay session: the wire protocol", () => {
     const [seen] = bridge.seen;
     expect(seen!.protocol).toBe(SUBPROTOCOL);
     expect(seen!.control).toEqual([
-      { type: "start", version: 1, destinations: [{ id: "d1", url: "rtmp://ingest.example/live/secret-key" }], record: false, client: "replay-test", interleaved: true },
+      { type: "start", version: 1, destinations: [{ id: "d1", url: "rtmp://ingest.example/live/secret-key" }], record: false, client: "replay-test", interleaved: true, backpressure: true },
       { type: "config", track: 0, kind: "video", codec: media.video!.codec, description: expect.any(String) as unknown, ...(media.video!.frameRate !== undefined && { framerate: media.video!.frameRate }) },
       { type: "config", track: 1, kind: "audio", codec: "mp4a.40.2", description: expect.any(String) as unknown, sampleRate: 44100, channels: 1 },
       { type: "stop" },
@@ -270,7 +270,7 @@ describe("replay session: how it can end", () => {
     });
     servers.push(bridge);
     const result = await session(bridge.url, { endTimeoutMs: 200 }).start();
-    expect(result.error).toEqual({ code: "REPLAY_TIMEOUT", message: "the bridge did not end the session within 200 ms of \"stop\"" });
+    expect(result.error).toEqual({ code: "REPLAY_TIMEOUT", message: "the bridge did not end the session within 200 ms of \"stop\" (or of its last \"stats\")" });
     expect(result.destinations[0]).toMatchObject({ outcome: "failed", wentLive: true, state: "live" });
   });
 

@@ -230,6 +230,42 @@ describe("replay failures", () => {
     }
   });
 
+  it("an ingest that restarts mid-replay: the destination completes but is LOSSY, with what was dropped, lost and how long it was not live; exit 4, or 0 with --allow-loss", async () => {
+    const own = await startNginxRtmp({ recordUnique: true });
+    let restarted: NginxRtmpServer | undefined;
+    try {
+      const replaying = cli(flv10, "--bridge", bridge.ingestUrl, "--to", `${own.rtmpUrl()}/lossy-key`, "--realtime");
+      await new Promise((r) => setTimeout(r, 3000));
+      await own.stop();
+      restarted = await startNginxRtmp({ recordUnique: true, port: own.port, recordDir: own.recordDir });
+      const { code, stdout, stderr } = await replaying;
+      expect(code).toBe(4);
+      const line = stdout.split("\n").find((l) => l.includes(" d1 "))!;
+      expect(line).toMatch(new RegExp(`^  LOSSY {6}d1  ${own.rtmpUrl().replaceAll(".", "\\.")}/\\*\\*\\*\\*  \\d+ frames sent \\(.+\\), [1-9]\\d* dropped, \\d+ lost in resets, of them \\d+ audio, \\d+ keyframes, 1 reconnect, \\d+\\.\\d s not live$`));
+      expect(stdout).toMatch(/all 1 destination completed, but 1 of them is missing frames \(\d+ dropped or lost on the way\)/);
+      expect(stderr).toMatch(/reconnecting \(attempt 1, next in \d+\.\d s\)/);
+      expect(stderr).toMatch(/--allow-loss accepts that/);
+    } finally {
+      await restarted?.dispose();
+      await own.dispose();
+    }
+    // The same loss accepted: exit 0, still reported.
+    const again = await startNginxRtmp({ recordUnique: true });
+    let back: NginxRtmpServer | undefined;
+    try {
+      const replaying = cli(flv10, "--bridge", bridge.ingestUrl, "--to", `${again.rtmpUrl()}/lossy-ok`, "--realtime", "--allow-loss");
+      await new Promise((r) => setTimeout(r, 3000));
+      await again.stop();
+      back = await startNginxRtmp({ recordUnique: true, port: again.port, recordDir: again.recordDir });
+      const { code, stdout } = await replaying;
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/LOSSY/);
+    } finally {
+      await back?.dispose();
+      await again.dispose();
+    }
+  }, 60_000);
+
   it("an unreachable bridge: BRIDGE_UNREACHABLE, exit 3", async () => {
     const closed = await freePort();
     const { code, stdout, stderr } = await cli(flv10, "--bridge", `ws://127.0.0.1:${closed}/ingest`, "--to", `${nginx.rtmpUrl()}/never`);

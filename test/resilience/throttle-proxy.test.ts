@@ -1,6 +1,6 @@
 // The throttle proxy itself (test/support/throttle-proxy.ts): it must hold
-// its rate, stop on pause, pass a reset on, and cut, or the congestion tests
-// prove nothing.
+// its rate, release whole segments of at most its MSS, stop on pause, pass a
+// reset on, and cut, or the congestion tests prove nothing.
 import { afterEach, describe, expect, it } from "vitest";
 import net from "node:net";
 import { LOOPBACK } from "../../server/testing/ports.js";
@@ -69,6 +69,69 @@ describe("throttle proxy", () => {
     while (t.received() < 2_000_000 && Date.now() < deadline) await sleep(20);
     expect(t.received()).toBe(2_000_000);
     expect(proxy.bytesForwarded).toBe(2_000_000);
+  });
+
+  it("a packetised link: the target sees segments of exactly mss bytes (the last may be short), at the rate within 10 %", async () => {
+    const mss = 1000;
+    const reads: number[] = [];
+    let received = 0;
+    let firstAt = 0;
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((s) => {
+      sockets.push(s);
+      s.on("data", (d: Buffer) => {
+        if (received === 0) firstAt = performance.now();
+        reads.push(d.length);
+        received += d.length;
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, LOOPBACK, r));
+    cleanups.push(() => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }));
+    // 100 kB/s: a 1000-byte segment every 10 ms, two ticks of the bucket.
+    const proxy = await ThrottleProxy.start({ targetPort: (server.address() as net.AddressInfo).port, bytesPerSecond: 100_000, mss });
+    cleanups.push(() => proxy.close());
+    const c = await connect(proxy.port);
+    // Written in pieces that are not multiples of the MSS: segments span the client's writes.
+    const total = 250_500;
+    for (let sent = 0; sent < total; sent += 777) c.write(Buffer.alloc(Math.min(777, total - sent)));
+    const deadline = Date.now() + 5000;
+    while (received < total && Date.now() < deadline) await sleep(20);
+    const elapsed = (performance.now() - firstAt) / 1000;
+    expect(received).toBe(total);
+    expect(Math.max(...reads)).toBeLessThanOrEqual(mss);
+    // Whole segments only: every read but the last is a full one, so none was merged or split.
+    expect(reads.slice(0, -1).every((n) => n === mss)).toBe(true);
+    expect(reads.at(-1)).toBe(500);
+    expect(reads).toHaveLength(251);
+    // 2.5 s of link time (less one 50 ms burst at the start).
+    expect(elapsed).toBeGreaterThan(2.5 * 0.9);
+    expect(elapsed).toBeLessThan(2.5 * 1.1);
+    expect(proxy.bytesForwarded).toBe(total);
+  });
+
+  it("takes turns between connections when tokens buy one segment at a time", async () => {
+    const t = await target();
+    const proxy = await ThrottleProxy.start({ targetPort: t.port, bytesPerSecond: 50_000, mss: 1460 });
+    cleanups.push(() => proxy.close());
+    const a = await connect(proxy.port);
+    const b = await connect(proxy.port);
+    a.write(Buffer.alloc(200_000));
+    b.write(Buffer.alloc(200_000));
+    await sleep(1000);
+    const perSocket = t.sockets.map((s) => s.bytesRead);
+    expect(perSocket).toHaveLength(2);
+    // ~50 kB in 1 s, shared about equally.
+    expect(perSocket[0]! + perSocket[1]!).toBeGreaterThan(40_000);
+    expect(perSocket[0]! + perSocket[1]!).toBeLessThan(60_000);
+    expect(Math.abs(perSocket[0]! - perSocket[1]!)).toBeLessThanOrEqual(2 * 1460);
+  });
+
+  it("refuses an MSS that is not a positive integer", async () => {
+    await expect(ThrottleProxy.start({ targetPort: 1, mss: 0 })).rejects.toThrow(TypeError);
+    await expect(ThrottleProxy.start({ targetPort: 1, mss: 1.5 })).rejects.toThrow(/mss must be a positive integer/);
   });
 
   it("a reset from a client it is not reading reaches the target at once; cut() closes both sides", async () => {

@@ -14,6 +14,13 @@
  * `lo`: about 4 MB), so tests that want a backlog quickly send faster than the
  * limit by a wide margin.
  *
+ * The bucket releases bytes as a packetised link does: in segments of at
+ * most `mss` bytes, each a write of its own, and only whole segments unless
+ * a connection has less than one queued (then what it has goes as one short
+ * segment). Segments due in the same tick go out one per turn of the event
+ * loop, taking turns between connections, so a reader on the other side sees
+ * them apart instead of one burst. With no limit, bytes pass as they come.
+ *
  * `cut()` destroys every connection at once (both legs), as a link that dies.
  *
  * A reset (RST) from the client reaches the target at once, as across a
@@ -33,6 +40,8 @@ export interface ThrottleProxyOptions {
   bytesPerSecond?: number;
   /** User-space buffer per connection before the proxy stops reading the client (default 64 KiB). */
   maxBufferedBytes?: number;
+  /** Largest segment the rate-limited link releases at once, bytes (default 1460: Ethernet's TCP MSS). */
+  mss?: number;
 }
 
 /** One proxied connection: the client's socket and ours to the target. */
@@ -65,6 +74,8 @@ export class ThrottleProxy {
   #rate: number;
   #paused = false;
   #tokens = 0;
+  /** A release of further segments is scheduled for the next turn of the event loop. */
+  #releasing = false;
   #lastTick = performance.now();
   #lastProbe = performance.now();
   readonly #timer: NodeJS.Timeout;
@@ -72,7 +83,12 @@ export class ThrottleProxy {
   private constructor(server: net.Server, port: number, options: ThrottleProxyOptions) {
     this.server = server;
     this.port = port;
-    this.#opts = { targetPort: options.targetPort, targetHost: options.targetHost ?? LOOPBACK, maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 };
+    this.#opts = {
+      targetPort: options.targetPort,
+      targetHost: options.targetHost ?? LOOPBACK,
+      maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024,
+      mss: checkMss(options.mss ?? 1460),
+    };
     this.#rate = checkRate(options.bytesPerSecond ?? Number.POSITIVE_INFINITY);
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     this.#timer.unref();
@@ -81,6 +97,9 @@ export class ThrottleProxy {
 
   /** Starts a proxy on 127.0.0.1 and a free port. */
   static async start(options: ThrottleProxyOptions): Promise<ThrottleProxy> {
+    // Refuse bad options before listening: the constructor would leave the listener open.
+    checkRate(options.bytesPerSecond ?? Number.POSITIVE_INFINITY);
+    checkMss(options.mss ?? 1460);
     // Half-open both ways: the publisher's FIN (after FCUnpublish) must reach
     // the target only after the bytes still queued here.
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
@@ -193,7 +212,7 @@ export class ThrottleProxy {
     client.resume();
   }
 
-  /** Writes what the bucket allows from one connection's queue. */
+  /** Writes up to `budget` bytes of one connection's queue as it was read (the unlimited path). */
   #forward(leg: Leg, budget: number): number {
     let sent = 0;
     while (leg.queue.length > 0 && sent < budget) {
@@ -206,9 +225,66 @@ export class ThrottleProxy {
       sent += take;
     }
     this.bytesForwarded += sent;
+    this.#settle(leg);
+    return sent;
+  }
+
+  /** Writes the first `size` bytes of one connection's queue as one segment. */
+  #writeSegment(leg: Leg, size: number): void {
+    const parts: Buffer[] = [];
+    let left = size;
+    while (left > 0) {
+      const head = leg.queue[0]!;
+      if (head.length <= left) {
+        parts.push(head);
+        leg.queue.shift();
+        left -= head.length;
+      } else {
+        parts.push(head.subarray(0, left));
+        leg.queue[0] = head.subarray(left);
+        left = 0;
+      }
+    }
+    if (!leg.upstream.destroyed) leg.upstream.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+    leg.queued -= size;
+    this.bytesForwarded += size;
+    this.#settle(leg);
+  }
+
+  /** After bytes left a connection's queue: read the client again below half the buffer; pass its FIN on once empty. */
+  #settle(leg: Leg): void {
     if (leg.queued < this.#opts.maxBufferedBytes / 2 && leg.client.isPaused() && !leg.client.destroyed) leg.client.resume();
     if (leg.clientEnded && leg.queued === 0 && !leg.upstream.writableEnded) leg.upstream.end();
-    return sent;
+  }
+
+  /**
+   * One segment per connection that has one due and the tokens for it, the
+   * least recently served first; schedules another round on the next turn of
+   * the event loop while tokens and whole segments remain.
+   */
+  #release(): void {
+    this.#releasing = false;
+    if (this.#paused || this.#rate === Number.POSITIVE_INFINITY) return;
+    const mss = this.#opts.mss;
+    const served: Leg[] = [];
+    for (const leg of this.#legs) {
+      if (leg.queued === 0) continue;
+      const size = Math.min(mss, leg.queued);
+      if (size > this.#tokens) continue;
+      this.#tokens -= size;
+      this.#writeSegment(leg, size);
+      served.push(leg);
+    }
+    // Served connections go to the back of the line: with tokens for one
+    // segment at a time, connections take turns instead of the first starving the rest.
+    for (const leg of served) {
+      if (this.#legs.delete(leg)) this.#legs.add(leg);
+    }
+    const more = served.some((leg) => leg.queued > 0 && Math.min(mss, leg.queued) <= this.#tokens);
+    if (more && !this.#releasing) {
+      this.#releasing = true;
+      setImmediate(() => this.#release());
+    }
   }
 
   #tick(): void {
@@ -223,17 +299,18 @@ export class ThrottleProxy {
       if (!this.#paused) for (const leg of this.#legs) this.#forward(leg, Number.POSITIVE_INFINITY);
       return;
     }
-    // A burst of at most 50 ms worth: the link's rate holds over any 50 ms.
-    this.#tokens = Math.min(this.#tokens + (this.#rate * elapsed) / 1000, Math.max(this.#rate / 20, 1500));
-    const legs = [...this.#legs].filter((l) => l.queued > 0);
-    for (const leg of legs) {
-      const share = Math.floor(this.#tokens / legs.length);
-      this.#tokens -= this.#forward(leg, share);
-    }
+    // A burst of at most 50 ms worth (or one segment): the link's rate holds over any 50 ms.
+    this.#tokens = Math.min(this.#tokens + (this.#rate * elapsed) / 1000, Math.max(this.#rate / 20, this.#opts.mss));
+    if (!this.#releasing) this.#release();
   }
 }
 
 function checkRate(bytesPerSecond: number): number {
   if (!(bytesPerSecond > 0)) throw new TypeError(`bytesPerSecond must be > 0, got ${bytesPerSecond}`);
   return bytesPerSecond;
+}
+
+function checkMss(mss: number): number {
+  if (!Number.isInteger(mss) || mss < 1) throw new TypeError(`mss must be a positive integer, got ${mss}`);
+  return mss;
 }
