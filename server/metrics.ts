@@ -14,9 +14,10 @@ export class BridgeMetrics {
   readonly bytesOut = new Counter({ name: "golive_bytes_out_total", help: "Bytes written to destinations", labelNames: ["sink"] as const, registers: [this.registry] });
   readonly framesOut = new Counter({ name: "golive_frames_out_total", help: "Frames written, per sink kind and media kind", labelNames: ["sink", "kind"] as const, registers: [this.registry] });
   readonly destinationStates = new Counter({ name: "golive_destination_states_total", help: "Destination state changes", labelNames: ["state", "code"] as const, registers: [this.registry] });
-  readonly reconnects = new Counter({ name: "golive_destination_reconnects_total", help: "Destination reconnect attempts", registers: [this.registry] });
+  readonly reconnects = new Counter({ name: "golive_destination_reconnects_total", help: "Destination connections lost while live (each then retried until it is back or gives up)", registers: [this.registry] });
   readonly refusals = new Counter({ name: "golive_refusals_total", help: "Connections refused before a session (limits, origin)", labelNames: ["code"] as const, registers: [this.registry] });
   readonly framesDropped = new Counter({ name: "golive_frames_dropped_total", help: "Frames dropped for congestion or while reconnecting", registers: [this.registry] });
+  readonly framesLost = new Counter({ name: "golive_frames_lost_total", help: "Frames sent on a connection that was reset before the ingest received them", registers: [this.registry] });
   readonly frameLatency = new Histogram({
     name: "golive_frame_latency_seconds",
     help: "Time from a frame's arrival on the WebSocket to its write to an RTMP socket or the recording",

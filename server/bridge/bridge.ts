@@ -335,15 +335,19 @@ export class Bridge {
       },
       onDestinationState: (change) => {
         this.metrics.destinationStates.inc({ state: change.state, code: change.code ?? "" });
-        if (change.state === "reconnecting") this.metrics.reconnects.inc();
+        // One per connection lost while live, however many attempts it takes.
+        if (change.state === "reconnecting" && change.attempt === 1) this.metrics.reconnects.inc();
       },
       onEnded: (s, outcome) => {
         this.sessions.delete(s);
         this.#byResumeToken.delete(s.resumeToken);
         this.metrics.sessionsActive.dec();
         this.metrics.sessionsEnded.inc({ outcome });
-        const dropped = s.stats().reduce((n, d) => n + d.framesDropped, 0);
+        const stats = s.stats();
+        const dropped = stats.reduce((n, d) => n + d.framesDropped, 0);
         if (dropped > 0) this.metrics.framesDropped.inc(dropped);
+        const lost = stats.reduce((n, d) => n + d.framesLost, 0);
+        if (lost > 0) this.metrics.framesLost.inc(lost);
       },
     }, link);
     this.sessions.add(session);
