@@ -466,7 +466,8 @@ export class GoLiveElement extends HTMLElement {
         if (!status) return;
         status.dataset.state = msg.state;
         const base = msg.id === "recording" ? "" : STATE_TEXT[msg.state] ?? msg.state;
-        status.textContent = msg.state === "failed" && msg.message ? `Failed: ${msg.message}` : msg.state === "reconnecting" && msg.attempt ? `${base} (attempt ${msg.attempt})` : base;
+        const retry = msg.retryInMs !== undefined ? `, next try within ${Math.max(1, Math.round(msg.retryInMs / 1000))} s` : "";
+        status.textContent = msg.state === "failed" && msg.message ? `Failed: ${msg.message}` : msg.state === "reconnecting" && msg.attempt ? `${base} (attempt ${msg.attempt}${retry})` : base;
         return;
       }
       case "stats": {
