@@ -7,9 +7,10 @@
  *   first keyframe, bounded by bytes) so the ingest gets the stream from its
  *   start; once live it gets onMetaData, the sequence headers, the kept
  *   frames, then frames as they come.
- * - Backlog: what was sent and has not reached the ingest (the publisher
- *   measures it from the ingest's Acknowledgements: kernel buffer and network
- *   included) plus what waits in this destination's own queue. At most
+ * - Backlog: how long the oldest frame the ingest has not received yet has
+ *   been waiting, in flight (the publisher knows what was delivered from the
+ *   ingest's Acknowledgements: kernel buffer and network included) or in
+ *   this destination's own queue. At most
  *   `maxInFlightMs` of media is handed to the socket; the rest waits here,
  *   where it can still be shed. Whatever the socket holds is committed.
  * - Shedding, in order: past `dropThresholdMs` of backlog, non-key video
@@ -124,11 +125,15 @@ export interface RtmpDestinationOptions {
 /** A frame waiting in the destination's queue, with the tracks it belongs to. */
 interface Queued {
   frame: SessionFrame;
+  /** performance.now() when the destination was given it. */
+  at: number;
   tracks: TrackSet | undefined;
 }
 
 /** A frame handed to the socket and not yet known to be delivered. */
 interface InFlight {
+  /** performance.now() when the destination was given it. */
+  at: number;
   /** Publisher byte offset of its end. */
   end: number;
   kind: "video" | "audio";
@@ -171,8 +176,6 @@ export class RtmpDestination implements Sink {
   /** Frames handed to the current socket, not yet delivered. */
   #inFlight: InFlight[] = [];
   #inFlightHead = 0;
-  /** Newest frame time this destination has seen, ms. */
-  #newestMs = 0;
   #framesWritten = 0;
   #framesDropped = 0;
   #framesLost = 0;
@@ -204,13 +207,17 @@ export class RtmpDestination implements Sink {
   }
 
   /**
-   * The real backlog, ms of media: from the oldest frame not yet delivered
-   * (in flight or queued here) to the newest seen. 0 when not live.
+   * The real backlog, ms: how long the oldest frame the ingest has not
+   * received yet (in flight or queued here) has been waiting since this
+   * destination was given it. 0 when not live. Wall time, not the media
+   * time between oldest and newest: a client's burst (an encoder that holds
+   * 1.5 s of frames and flushes them at once, a MediaRecorder timeslice)
+   * spans media time but is no backlog until the link fails to carry it.
    */
   get backlogMs(): number {
     if (this.#state !== "live") return 0;
-    const oldest = this.#oldestUndeliveredMs();
-    return oldest === undefined ? 0 : Math.max(0, this.#newestMs - oldest);
+    const oldest = this.#oldestUndeliveredAt();
+    return oldest === undefined ? 0 : Math.max(0, Math.round(performance.now() - oldest));
   }
 
   /** Alias of backlogMs (the name the session's stats use). */
@@ -267,7 +274,6 @@ export class RtmpDestination implements Sink {
   }
 
   send(frame: SessionFrame): void {
-    if (frame.dtsMs > this.#newestMs) this.#newestMs = frame.dtsMs;
     switch (this.#state) {
       case "connecting":
         return this.#keep(frame);
@@ -595,7 +601,7 @@ export class RtmpDestination implements Sink {
         return;
       }
     }
-    this.#queue.push({ frame, tracks: this.#tracks });
+    this.#queue.push({ frame, tracks: this.#tracks, at: performance.now() });
     this.#queuedBytes += frame.payload.byteLength;
     this.#pump(this.#congestion.maxInFlightMs);
     if (this.#state !== "live" || this.#queueHead >= this.#queue.length) return;
@@ -673,10 +679,11 @@ export class RtmpDestination implements Sink {
     }
   }
 
-  #oldestUndeliveredMs(): number | undefined {
-    const inFlight = this.#publisher?.oldestUndeliveredTs;
-    if (inFlight !== undefined) return inFlight;
-    return this.#queueHead < this.#queue.length ? this.#queue[this.#queueHead]!.frame.dtsMs : undefined;
+  #oldestUndeliveredAt(): number | undefined {
+    const publisher = this.#publisher;
+    if (publisher) this.#forgetDelivered(publisher);
+    if (this.#inFlightHead < this.#inFlight.length) return this.#inFlight[this.#inFlightHead]!.at;
+    return this.#queueHead < this.#queue.length ? this.#queue[this.#queueHead]!.at : undefined;
   }
 
   /** Frames of this connection still in flight are lost with it. */
@@ -706,7 +713,7 @@ export class RtmpDestination implements Sink {
     if (tracks.audio) publisher.sendAudio(timestamp, { kind: "aac", packetType: 0 }, tracks.audio.config);
   }
 
-  #write(publisher: RtmpPublisher, { frame, tracks }: Queued): void {
+  #write(publisher: RtmpPublisher, { frame, tracks, at }: Queued): void {
     try {
       if (tracks && tracks.generation !== this.#sentGeneration) this.#sendHeaders(publisher, tracks, frame.dtsMs);
       if (frame.kind === "video") {
@@ -715,7 +722,7 @@ export class RtmpDestination implements Sink {
         publisher.sendAudio(frame.dtsMs, { kind: "aac", packetType: 1 }, frame.payload);
       }
       this.#framesWritten++;
-      this.#inFlight.push({ end: publisher.sentBytes, kind: frame.kind, keyframe: frame.keyframe });
+      this.#inFlight.push({ end: publisher.sentBytes, kind: frame.kind, keyframe: frame.keyframe, at });
       this.#forgetDelivered(publisher);
       this.#opts.events.frameOut(this, frame);
       this.#reportBytes(publisher);

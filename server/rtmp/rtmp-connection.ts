@@ -75,7 +75,7 @@ export interface RtmpPublisherEvents {
 
 let sharedCore: Promise<Core> | undefined;
 
-/** No Acknowledgement this long after two windows went out: the server sends none, ms. */
+/** No Acknowledgement this long after a window went out: the server sends none, ms. */
 const NO_ACK_MS = 1500;
 /** More than a kernel's send buffer can hold (Linux: tcp_wmem's 4 MiB maximum, doubled). */
 const KERNEL_BYTES = 8 * 1024 * 1024;
@@ -110,7 +110,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   #allDelivered = false;
   /** performance.now() of the last Acknowledgement. */
   #lastAckAt = 0;
-  /** When two windows were first in the kernel's hands without an Acknowledgement. */
+  /** When a window was first in the kernel's hands without an Acknowledgement. */
   #windowsTakenAt: number | undefined;
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
@@ -152,19 +152,20 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
    * How the backlog is measured:
    * - "acks" once the server has sent an Acknowledgement (what it received,
    *   to within one window);
-   * - "pending" before that: nothing counts as delivered yet (the first
-   *   Acknowledgement comes once a window has reached the server);
-   * - "socket" when none came NO_ACK_MS after two windows (and the
-   *   handshake's slack) were in the kernel's hands: a server that does not
-   *   acknowledge (Node-Media-Server). Only user space is seen then: the
-   *   kernel's send buffer is invisible.
+   * - "pending" before that: one window counts as delivered, the rest not
+   *   yet (the first Acknowledgement comes once a window has reached the
+   *   server);
+   * - "socket" when none came NO_ACK_MS after a window (and the handshake's
+   *   slack) was in the kernel's hands: a server that does not acknowledge
+   *   (Node-Media-Server). Only user space is seen then: the kernel's send
+   *   buffer is invisible.
    */
   get backlogSource(): BacklogSource {
     const client = this.#client;
     if (!client || client.acksReceived > 0) return client ? "acks" : "pending";
     const taken = client.bytesSent - this.queuedBytes;
     if (this.#windowsTakenAt === undefined) {
-      if (taken < 2 * client.windowAckSize + HANDSHAKE_SLACK) return "pending";
+      if (taken < client.windowAckSize + HANDSHAKE_SLACK) return "pending";
       this.#windowsTakenAt = performance.now();
     }
     return performance.now() - this.#windowsTakenAt >= NO_ACK_MS ? "socket" : "pending";
@@ -176,7 +177,9 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     if (!client) return 0;
     if (this.#allDelivered) return client.bytesSent;
     const handedOver = Math.max(0, client.bytesSent - this.queuedBytes);
-    if (client.acksReceived === 0) return this.backlogSource === "socket" ? handedOver : 0;
+    // Before the first Acknowledgement none is due until a window has gone
+    // out: up to one window counts as delivered (as after any Acknowledgement).
+    if (client.acksReceived === 0) return this.backlogSource === "socket" ? handedOver : Math.min(handedOver, client.windowAckSize);
     // Between Acknowledgements the server has received up to one window more
     // than it acknowledged (it acknowledges each time a window has come in,
     // and never a window's tail when nothing follows). Count that window in
