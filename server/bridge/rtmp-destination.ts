@@ -130,15 +130,10 @@ interface Queued {
   tracks: TrackSet | undefined;
 }
 
-/** A frame handed to the socket and not yet known to be delivered. */
-interface InFlight {
-  /** performance.now() when the destination was given it. */
-  at: number;
-  /** Publisher byte offset of its end. */
-  end: number;
-  kind: "video" | "audio";
-  keyframe: boolean;
-}
+/** What a frame in flight was (the third number of its entry). */
+const INTER = 0;
+const KEY = 1;
+const AUDIO = 2;
 
 export class RtmpDestination implements Sink {
   readonly id: string;
@@ -173,8 +168,14 @@ export class RtmpDestination implements Sink {
   #queue: Queued[] = [];
   #queueHead = 0;
   #queuedBytes = 0;
-  /** Frames handed to the current socket, not yet delivered. */
-  #inFlight: InFlight[] = [];
+  /**
+   * Frames handed to the current socket, not yet known to be delivered:
+   * triples [publisher byte offset of its end, performance.now() when this
+   * destination was given it, INTER | KEY | AUDIO], oldest first from
+   * `#inFlightHead` (numbers in one array: one per frame at 77 frames/s per
+   * stream, objects would keep the collector busy).
+   */
+  #inFlight: number[] = [];
   #inFlightHead = 0;
   #framesWritten = 0;
   #framesDropped = 0;
@@ -373,7 +374,7 @@ export class RtmpDestination implements Sink {
     this.#videoStarted = false;
     this.#dropping = false;
     this.#bytesReported = 0;
-    this.#inFlight = [];
+    this.#inFlight.length = 0;
     this.#inFlightHead = 0;
     this.#rateSamples = [];
     this.#lastProgress = 0;
@@ -601,12 +602,18 @@ export class RtmpDestination implements Sink {
         return;
       }
     }
-    this.#queue.push({ frame, tracks: this.#tracks, at: performance.now() });
+    const at = performance.now();
+    const publisher = this.#publisher!;
+    if (this.#queueHead >= this.#queue.length && this.#fits(publisher, frame, this.#congestion.maxInFlightMs)) {
+      // Nothing waits and the link keeps up: straight to the socket.
+      this.#write(publisher, frame, this.#tracks, at);
+      return;
+    }
+    this.#queue.push({ frame, tracks: this.#tracks, at });
     this.#queuedBytes += frame.payload.byteLength;
     this.#pump(this.#congestion.maxInFlightMs);
     if (this.#state !== "live" || this.#queueHead >= this.#queue.length) return;
     if (!this.#backpressure && measured && this.backlogMs > this.#congestion.maxQueuedMs) this.#shedGops();
-    const publisher = this.#publisher!;
     if (this.backlogBytes > this.#congestion.maxQueuedBytes) {
       this.#lost(publisher, new RtmpError("DEST_CONGESTED", `the link to ${this.target} cannot keep up: over ${this.#congestion.maxQueuedBytes} bytes undelivered; reconnecting`));
     }
@@ -652,7 +659,7 @@ export class RtmpDestination implements Sink {
 
   #dropQueue(): void {
     for (let i = this.#queueHead; i < this.#queue.length; i++) this.#unqueue(this.#queue[i]!);
-    this.#queue = [];
+    this.#queue.length = 0;
     this.#queueHead = 0;
     this.#queuedBytes = 0;
   }
@@ -663,40 +670,45 @@ export class RtmpDestination implements Sink {
     if (!publisher || this.#state !== "live") return;
     while (this.#queueHead < this.#queue.length) {
       const q = this.#queue[this.#queueHead]!;
-      const oldest = publisher.oldestUndeliveredTs;
-      if (oldest !== undefined && q.frame.dtsMs - oldest >= limitMs) break;
+      if (!this.#fits(publisher, q.frame, limitMs)) break;
       this.#queue[this.#queueHead++] = undefined as unknown as Queued;
       this.#queuedBytes -= q.frame.payload.byteLength;
-      this.#write(publisher, q);
+      this.#write(publisher, q.frame, q.tracks, q.at);
       if (this.#state !== "live" || publisher !== this.#publisher) return;
     }
     if (this.#queueHead >= this.#queue.length) {
-      this.#queue = [];
+      this.#queue.length = 0;
       this.#queueHead = 0;
     } else if (this.#queueHead >= 1024) {
-      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queue.splice(0, this.#queueHead);
       this.#queueHead = 0;
     }
+  }
+
+  /** The frame may go to the socket: less than `limitMs` of media would then be in flight. */
+  #fits(publisher: RtmpPublisher, frame: SessionFrame, limitMs: number): boolean {
+    const oldest = publisher.oldestUndeliveredTs;
+    return oldest === undefined || frame.dtsMs - oldest < limitMs;
   }
 
   #oldestUndeliveredAt(): number | undefined {
     const publisher = this.#publisher;
     if (publisher) this.#forgetDelivered(publisher);
-    if (this.#inFlightHead < this.#inFlight.length) return this.#inFlight[this.#inFlightHead]!.at;
+    if (this.#inFlightHead < this.#inFlight.length) return this.#inFlight[this.#inFlightHead + 1];
     return this.#queueHead < this.#queue.length ? this.#queue[this.#queueHead]!.at : undefined;
   }
 
   /** Frames of this connection still in flight are lost with it. */
   #countLost(publisher: RtmpPublisher): void {
     const delivered = publisher.deliveredBytes;
-    for (let i = this.#inFlightHead; i < this.#inFlight.length; i++) {
-      const f = this.#inFlight[i]!;
-      if (f.end <= delivered) continue;
+    const f = this.#inFlight;
+    for (let i = this.#inFlightHead; i < f.length; i += 3) {
+      if (f[i]! <= delivered) continue;
       this.#framesLost++;
-      if (f.kind === "audio") this.#audioLost++;
-      else if (f.keyframe) this.#keyframesLost++;
+      if (f[i + 2] === AUDIO) this.#audioLost++;
+      else if (f[i + 2] === KEY) this.#keyframesLost++;
     }
-    this.#inFlight = [];
+    f.length = 0;
     this.#inFlightHead = 0;
   }
 
@@ -713,7 +725,7 @@ export class RtmpDestination implements Sink {
     if (tracks.audio) publisher.sendAudio(timestamp, { kind: "aac", packetType: 0 }, tracks.audio.config);
   }
 
-  #write(publisher: RtmpPublisher, { frame, tracks, at }: Queued): void {
+  #write(publisher: RtmpPublisher, frame: SessionFrame, tracks: TrackSet | undefined, at: number): void {
     try {
       if (tracks && tracks.generation !== this.#sentGeneration) this.#sendHeaders(publisher, tracks, frame.dtsMs);
       if (frame.kind === "video") {
@@ -722,7 +734,7 @@ export class RtmpDestination implements Sink {
         publisher.sendAudio(frame.dtsMs, { kind: "aac", packetType: 1 }, frame.payload);
       }
       this.#framesWritten++;
-      this.#inFlight.push({ end: publisher.sentBytes, kind: frame.kind, keyframe: frame.keyframe, at });
+      this.#inFlight.push(publisher.sentBytes, at, frame.kind === "audio" ? AUDIO : frame.keyframe ? KEY : INTER);
       this.#forgetDelivered(publisher);
       this.#opts.events.frameOut(this, frame);
       this.#reportBytes(publisher);
@@ -732,16 +744,21 @@ export class RtmpDestination implements Sink {
   }
 
   #forgetDelivered(publisher: RtmpPublisher): void {
+    const f = this.#inFlight;
+    if (this.#inFlightHead >= f.length) return;
     const delivered = publisher.deliveredBytes;
-    while (this.#inFlightHead < this.#inFlight.length && this.#inFlight[this.#inFlightHead]!.end <= delivered) this.#inFlightHead++;
-    if (this.#inFlightHead >= 1024) {
-      this.#inFlight = this.#inFlight.slice(this.#inFlightHead);
+    while (this.#inFlightHead < f.length && f[this.#inFlightHead]! <= delivered) this.#inFlightHead += 3;
+    if (this.#inFlightHead >= f.length) {
+      f.length = 0;
+      this.#inFlightHead = 0;
+    } else if (this.#inFlightHead >= 3072) {
+      f.splice(0, this.#inFlightHead);
       this.#inFlightHead = 0;
     }
   }
 
   #reportBytes(publisher: RtmpPublisher): void {
-    const sent = publisher.stats().bytesSent;
+    const sent = publisher.bytesWritten;
     if (sent > this.#bytesReported) {
       this.#opts.events.bytesOut(this, sent - this.#bytesReported);
       this.#bytesReported = sent;

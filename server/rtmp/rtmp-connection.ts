@@ -143,6 +143,11 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     return this.#msFrom(client.bytesSent - this.queuedBytes);
   }
 
+  /** Bytes written to the socket, handshake included (socket.bytesWritten). */
+  get bytesWritten(): number {
+    return this.#socket?.bytesWritten ?? 0;
+  }
+
   /** Bytes of RTMP messages sent after the handshake (the count the server's Acknowledgements are in). */
   get sentBytes(): number {
     return this.#client?.bytesSent ?? 0;
