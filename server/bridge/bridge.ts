@@ -5,8 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { BlockList, isIP, type AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import { readFile } from "node:fs/promises";
-import { extname, join, normalize, resolve } from "node:path";
+import { resolve } from "node:path";
 import { WebSocketServer, type WebSocket } from "ws";
 import { CloseCode, encodeMessage, INGEST_PATH, MAX_CONTROL_BYTES, SUBPROTOCOL } from "../../protocol/wire.js";
 import type { Core } from "../../wasm/host/index.js";
@@ -17,6 +16,7 @@ import type { RtmpPublisherOptions } from "../rtmp/rtmp-connection.js";
 import { addressGuard } from "../security/address-policy.js";
 import { DestinationPolicy } from "../security/policy.js";
 import type { RtmpDestinationOptions } from "./rtmp-destination.js";
+import { StaticFiles, type StaticFilesOptions } from "./static-files.js";
 import { DEFAULT_SESSION_LIMITS, Session, type SessionLimits, type SessionLink } from "./session.js";
 
 export interface BridgeOptions {
@@ -58,14 +58,12 @@ export interface BridgeOptions {
   maxSessions?: number;
   /** Most sessions from one IP address at once (default 10). */
   maxSessionsPerIp?: number;
+  /** How static files are sent (timeouts, transfers per address; see static-files.ts). */
+  staticFiles?: Omit<StaticFilesOptions, "roots">;
   logger: Logger;
   core?: Core;
 }
 
-const TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-  ".wasm": "application/wasm", ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png", ".ico": "image/x-icon",
-};
 
 const loopbackNets = new BlockList();
 loopbackNets.addSubnet("127.0.0.0", 8, "ipv4");
@@ -90,6 +88,7 @@ const PLACEHOLDER = `<!doctype html><meta charset="utf-8"><title>golive</title>
 
 export class Bridge {
   readonly metrics = new BridgeMetrics();
+  readonly #static: StaticFiles | undefined;
   readonly sessions = new Set<Session>();
   readonly #opts: BridgeOptions;
   readonly #limits: SessionLimits;
@@ -110,6 +109,8 @@ export class Bridge {
     this.#opts = options;
     this.#limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
     this.#log = options.logger;
+    const roots = typeof options.staticDir === "string" ? [options.staticDir] : (options.staticDir ?? []);
+    this.#static = roots.length > 0 ? new StaticFiles({ ...options.staticFiles, roots }) : undefined;
     this.#policy = new DestinationPolicy({
       ...(options.tokenSecret !== undefined && { tokenSecret: options.tokenSecret }),
       ...(options.allowDestinations !== undefined && { allowlist: options.allowDestinations }),
@@ -374,8 +375,7 @@ export class Bridge {
         res.writeHead(405).end();
         return;
       }
-      const roots = typeof this.#opts.staticDir === "string" ? [this.#opts.staticDir] : (this.#opts.staticDir ?? []);
-      if (roots.length === 0) {
+      if (!this.#static) {
         if (url.pathname === "/") {
           res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PLACEHOLDER);
         } else {
@@ -383,24 +383,7 @@ export class Bridge {
         }
         return;
       }
-      const rel = normalize(decodeURIComponent(url.pathname)).replace(/^([/\\])+/, "");
-      if (rel.split(/[/\\]/).includes("..")) {
-        res.writeHead(400).end("bad path");
-        return;
-      }
-      let file = "";
-      let body: Buffer | undefined;
-      for (const root of roots) {
-        file = join(root, rel === "" ? "index.html" : rel);
-        body = await readFile(file).catch(() => undefined);
-        if (body) break;
-      }
-      if (!body) {
-        res.writeHead(404).end("not found");
-        return;
-      }
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
-      res.end(body);
+      await this.#static.serve(req, res, url.pathname);
     } catch (err) {
       this.#log.error({ err: err instanceof Error ? err.message : String(err) }, "http handler failed");
       if (!res.headersSent) res.writeHead(500);

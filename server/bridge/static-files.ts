@@ -1,0 +1,217 @@
+/**
+ * The bridge's static files (the demo page, golive.js and its workers, the
+ * 31 MB ffmpeg-core WASM, an app's own pages), served without letting an
+ * anonymous client pin memory or connections:
+ *
+ * - streamed from disk (64 KiB at a time, with the socket's backpressure),
+ *   never read whole into memory;
+ * - a send that makes no progress for `idleTimeoutMs` (a reader that stopped
+ *   reading), or lasts past `totalTimeoutMs`, is cut;
+ * - at most `maxTransfersPerAddress` transfers at once per client address
+ *   (503 with Retry-After past it);
+ * - Content-Length, Last-Modified and a weak ETag; If-None-Match and
+ *   If-Modified-Since answer 304; a single `Range` is honoured (206, or 416
+ *   when it cannot be satisfied); HEAD sends the headers only;
+ * - the file must be a regular file whose real path is inside the root's
+ *   real path (symlinks out of the root are not followed); `..` and NUL
+ *   are refused; a malformed `%` escape is a 400, not a server error.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createReadStream, type Stats } from "node:fs";
+import { open, realpath, type FileHandle } from "node:fs/promises";
+import { extname, join, normalize, sep } from "node:path";
+
+export interface StaticFilesOptions {
+  /** Directories to serve from, first match wins. */
+  roots: readonly string[];
+  /** Cut a response that sent nothing for this long, ms (default 10,000). */
+  idleTimeoutMs?: number;
+  /** Cut a response that takes longer than this, ms (default 300,000). */
+  totalTimeoutMs?: number;
+  /** Transfers at once from one client address (default 8). */
+  maxTransfersPerAddress?: number;
+}
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8", ".wasm": "application/wasm", ".json": "application/json", ".svg": "image/svg+xml",
+  ".png": "image/png", ".ico": "image/x-icon", ".map": "application/json", ".txt": "text/plain; charset=utf-8",
+};
+
+export class StaticFiles {
+  readonly #roots: readonly string[];
+  readonly #idleMs: number;
+  readonly #totalMs: number;
+  readonly #maxPerAddress: number;
+  readonly #transfers = new Map<string, number>();
+  #realRoots: Promise<Array<string | undefined>> | undefined;
+
+  constructor(options: StaticFilesOptions) {
+    this.#roots = options.roots;
+    this.#idleMs = options.idleTimeoutMs ?? 10_000;
+    this.#totalMs = options.totalTimeoutMs ?? 300_000;
+    this.#maxPerAddress = options.maxTransfersPerAddress ?? 8;
+  }
+
+  /** Transfers in progress (all addresses). */
+  get activeTransfers(): number {
+    let n = 0;
+    for (const v of this.#transfers.values()) n += v;
+    return n;
+  }
+
+  /** Serves a GET or HEAD. Never throws; answers 400/404/416/503 itself. */
+  async serve(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
+    let rel: string;
+    try {
+      rel = normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, "");
+    } catch {
+      res.writeHead(400, { "content-type": "text/plain" }).end("bad path");
+      return;
+    }
+    if (rel.includes("\0") || rel.split(/[/\\]/).includes("..")) {
+      res.writeHead(400, { "content-type": "text/plain" }).end("bad path");
+      return;
+    }
+    const found = await this.#find(rel === "" ? "index.html" : rel);
+    if (!found) {
+      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
+      return;
+    }
+    const { handle, stat, path } = found;
+    let handed = false;
+    try {
+      const etag = `W/"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
+      const lastModified = new Date(Math.floor(stat.mtimeMs / 1000) * 1000).toUTCString();
+      const headers: Record<string, string | number> = {
+        "content-type": TYPES[extname(path)] ?? "application/octet-stream",
+        "last-modified": lastModified,
+        etag,
+        "accept-ranges": "bytes",
+        "cache-control": "no-cache",
+      };
+      if (notModified(req, etag, stat)) {
+        res.writeHead(304, headers).end();
+        return;
+      }
+      const ifRange = req.headers["if-range"];
+      const range = parseRange(req.headers.range, stat.size, typeof ifRange === "string" ? ifRange : undefined, etag);
+      if (range === "unsatisfiable") {
+        res.writeHead(416, { "content-range": `bytes */${stat.size}`, "content-type": "text/plain" }).end("range not satisfiable");
+        return;
+      }
+      const [start, end] = range ?? [0, stat.size - 1];
+      const length = stat.size === 0 ? 0 : end - start + 1;
+      headers["content-length"] = length;
+      if (range) headers["content-range"] = `bytes ${start}-${end}/${stat.size}`;
+      if (req.method === "HEAD" || length === 0) {
+        res.writeHead(range ? 206 : 200, headers).end();
+        return;
+      }
+      const address = req.socket.remoteAddress ?? "";
+      const active = this.#transfers.get(address) ?? 0;
+      if (active >= this.#maxPerAddress) {
+        res.writeHead(503, { "retry-after": "5", "content-type": "text/plain" }).end(`at most ${this.#maxPerAddress} downloads at once from one address`);
+        return;
+      }
+      this.#transfers.set(address, active + 1);
+      res.writeHead(range ? 206 : 200, headers);
+      handed = true;
+      this.#stream(handle, start, end, res, () => {
+        const n = (this.#transfers.get(address) ?? 1) - 1;
+        if (n <= 0) this.#transfers.delete(address);
+        else this.#transfers.set(address, n);
+      });
+    } finally {
+      if (!handed) await handle.close().catch(() => undefined);
+    }
+  }
+
+  /** Streams [start, end] of the file; `done` runs once, however it ends. */
+  #stream(handle: FileHandle, start: number, end: number, res: ServerResponse, done: () => void): void {
+    const stream = createReadStream("", { fd: handle.fd, start, end, highWaterMark: 64 * 1024, autoClose: false });
+    const socket = res.socket;
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(total);
+      socket?.setTimeout(0);
+      stream.destroy();
+      void handle.close().catch(() => undefined);
+      done();
+    };
+    // Idle: no byte could be written for idleMs (the reader stopped reading).
+    socket?.setTimeout(this.#idleMs, () => {
+      res.destroy();
+      finish();
+    });
+    const total = setTimeout(() => {
+      res.destroy();
+      finish();
+    }, this.#totalMs);
+    total.unref();
+    res.once("close", finish);
+    stream.once("error", () => {
+      res.destroy();
+      finish();
+    });
+    stream.pipe(res);
+  }
+
+  /** The first root holding `rel` as a regular file, its real path inside the root's. */
+  async #find(rel: string): Promise<{ handle: FileHandle; stat: Stats; path: string } | undefined> {
+    this.#realRoots ??= Promise.all(this.#roots.map((r) => realpath(r).catch(() => undefined)));
+    const realRoots = await this.#realRoots;
+    for (let i = 0; i < this.#roots.length; i++) {
+      const root = realRoots[i];
+      if (root === undefined) continue;
+      const candidate = join(this.#roots[i]!, rel);
+      const real = await realpath(candidate).catch(() => undefined);
+      if (real === undefined || (real !== root && !real.startsWith(root.endsWith(sep) ? root : root + sep))) continue;
+      const handle = await open(real, "r").catch(() => undefined);
+      if (!handle) continue;
+      const stat = await handle.stat().catch(() => undefined);
+      if (stat?.isFile()) return { handle, stat, path: real };
+      await handle.close().catch(() => undefined);
+    }
+    return undefined;
+  }
+}
+
+/** If-None-Match (weak comparison) or, without it, If-Modified-Since. */
+function notModified(req: IncomingMessage, etag: string, stat: Stats): boolean {
+  const inm = req.headers["if-none-match"];
+  if (inm !== undefined) {
+    const tags = inm.split(",").map((t) => t.trim().replace(/^W\//, ""));
+    return tags.includes("*") || tags.includes(etag.replace(/^W\//, ""));
+  }
+  const ims = req.headers["if-modified-since"];
+  if (ims !== undefined) {
+    const since = Date.parse(ims);
+    return Number.isFinite(since) && Math.floor(stat.mtimeMs / 1000) * 1000 <= since;
+  }
+  return false;
+}
+
+/**
+ * One `bytes=` range (RFC 9110 §14.1.2): [start, end] inclusive, undefined
+ * for the whole file (no Range, an If-Range that no longer matches, several
+ * ranges, or a syntax we do not take), "unsatisfiable" for a range past the end.
+ */
+export function parseRange(header: string | undefined, size: number, ifRange: string | undefined, etag: string): [number, number] | "unsatisfiable" | undefined {
+  if (header === undefined) return undefined;
+  if (ifRange !== undefined && ifRange.trim() !== etag) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return "unsatisfiable";
+    return size === 0 ? "unsatisfiable" : [Math.max(0, size - suffix), size - 1];
+  }
+  const start = Number(m[1]);
+  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (!Number.isSafeInteger(start) || start >= size) return "unsatisfiable";
+  if (end < start) return undefined;
+  return [start, end];
+}
