@@ -35,6 +35,9 @@ interface ServeCliOptions {
   resumeGrace: number;
   insecureOpenRelay: boolean;
   reconnectFor: number;
+  maxPending: number;
+  maxPendingPerIp: number;
+  maxConnections: number;
   adviceFloor?: number;
   adviceCeiling?: number;
 }
@@ -80,6 +83,9 @@ export function buildProgram(): Command {
     .option("--allow-origin <origin...>", "WebSocket origins allowed ('*' for any); default: same origin, non-browser clients, loopback pages when on loopback")
     .addOption(new Option("--max-sessions <n>", "sessions at once").default(200).argParser(intArg("--max-sessions", 1, 100000)))
     .addOption(new Option("--max-sessions-per-ip <n>", "sessions at once from one address").default(10).argParser(intArg("--max-sessions-per-ip", 1, 100000)))
+    .addOption(new Option("--max-pending <n>", "WebSockets waiting to start a session, in all").default(256).argParser(intArg("--max-pending", 1, 100000)))
+    .addOption(new Option("--max-pending-per-ip <n>", "WebSockets waiting to start a session, from one address").default(32).argParser(intArg("--max-pending-per-ip", 1, 100000)))
+    .addOption(new Option("--max-connections <n>", "TCP connections at once, HTTP included").default(4096).argParser(intArg("--max-connections", 1, 1000000)))
     .addOption(new Option("--resume-grace <ms>", "how long a dropped session waits for its browser to resume").default(10000).argParser(intArg("--resume-grace", 0, 600000)))
     .addOption(new Option("--reconnect-for <s>", "how long a destination whose ingest went away keeps reconnecting (0: never)").default(600).argParser(intArg("--reconnect-for", 0, 7 * 24 * 3600)))
     .addOption(new Option("--advice-floor <kbit/s>", "lowest video bitrate the bridge advises (default: 15% of the client's)").argParser(kbitArg("--advice-floor")))
@@ -112,6 +118,9 @@ Examples:
         ...(opts.allowOrigin !== undefined && { allowOrigins: opts.allowOrigin }),
         maxSessions: opts.maxSessions,
         maxSessionsPerIp: opts.maxSessionsPerIp,
+        maxPending: opts.maxPending,
+        maxPendingPerIp: opts.maxPendingPerIp,
+        maxConnections: opts.maxConnections,
         resumeGraceMs: opts.resumeGrace,
         insecureOpenRelay: opts.insecureOpenRelay,
         reconnectForMs: opts.reconnectFor * 1000,

@@ -20,6 +20,10 @@ export interface ServeOptions {
   allowOrigins?: string[];
   maxSessions: number;
   maxSessionsPerIp: number;
+  /** WebSockets waiting to start, in all and per address; TCP connections at once. */
+  maxPending?: number;
+  maxPendingPerIp?: number;
+  maxConnections?: number;
   resumeGraceMs: number;
   insecureOpenRelay: boolean;
   /** How long a destination that lost its ingest keeps trying, ms (default 600,000). */
@@ -63,6 +67,9 @@ export async function serve(options: ServeOptions): Promise<number> {
     ...(options.reconnectForMs !== undefined && { destination: { reconnect: { retryForMs: options.reconnectForMs } } }),
     maxSessions: options.maxSessions,
     maxSessionsPerIp: options.maxSessionsPerIp,
+    ...(options.maxPending !== undefined && { maxPendingConnections: options.maxPending }),
+    ...(options.maxPendingPerIp !== undefined && { maxPendingPerIp: options.maxPendingPerIp }),
+    ...(options.maxConnections !== undefined && { maxConnections: options.maxConnections }),
     ...(options.tokenSecret !== undefined && { tokenSecret: options.tokenSecret }),
     ...(options.allowDestinations !== undefined && { allowDestinations: options.allowDestinations }),
     ...(options.allowOrigins !== undefined && { allowOrigins: options.allowOrigins }),

@@ -56,8 +56,14 @@ export interface BridgeOptions {
   allowOrigins?: readonly string[];
   /** Most sessions at once (default 200). */
   maxSessions?: number;
-  /** Most sessions from one IP address at once (default 10). */
+  /** Most sessions (live or waiting for a resume) from one IP address at once (default 10). */
   maxSessionsPerIp?: number;
+  /** Most WebSockets at once that have not started a session yet (default 256). */
+  maxPendingConnections?: number;
+  /** Of those, from one IP address (default 32). */
+  maxPendingPerIp?: number;
+  /** Most TCP connections at once, HTTP included (default 4096; `server.maxConnections`). */
+  maxConnections?: number;
   /** How static files are sent (timeouts, transfers per address; see static-files.ts). */
   staticFiles?: Omit<StaticFilesOptions, "roots">;
   logger: Logger;
@@ -101,7 +107,11 @@ export class Bridge {
   readonly #byResumeToken = new Map<string, Session>();
   /** Every open WebSocket, with or without a session. */
   readonly #sockets = new Set<WebSocket>();
+  /** Sessions per client address (live and detached: counted until the session ends). */
   readonly #perIp = new Map<string, number>();
+  /** WebSockets that have not started a session yet, in all and per address. */
+  #pending = 0;
+  readonly #pendingPerIp = new Map<string, number>();
   readonly #maxSessions: number;
   readonly #maxSessionsPerIp: number;
 
@@ -144,6 +154,7 @@ export class Bridge {
     const maxPayload = this.#opts.maxMessageBytes ?? this.#limits.maxFrameBytes + 64 * 1024;
     this.#wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false });
     const server = createServer((req, res) => void this.#http(req, res));
+    server.maxConnections = this.#opts.maxConnections ?? 4096;
     server.on("upgrade", (req, socket, head) => this.#upgrade(req, socket, head));
     this.#server = server;
     await new Promise<void>((resolveListen, reject) => {
@@ -194,10 +205,16 @@ export class Bridge {
     }
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(400, `WebSocket subprotocol ${SUBPROTOCOL} required`);
-    this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#connection(ws, req));
+    // Sockets that have not started a session cost little, and only so many.
+    const remote = req.socket.remoteAddress ?? "";
+    if (this.#pending >= (this.#opts.maxPendingConnections ?? 256) || (this.#pendingPerIp.get(remote) ?? 0) >= (this.#opts.maxPendingPerIp ?? 32)) {
+      this.metrics.refusals.inc({ code: "TOO_MANY_PENDING" });
+      return refuse(503, "Too many connections waiting to start");
+    }
+    this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#connection(ws, req, socket));
   }
 
-  #connection(ws: WebSocket, req: IncomingMessage): void {
+  #connection(ws: WebSocket, req: IncomingMessage, raw: Duplex): void {
     const remote = req.socket.remoteAddress ?? "";
     this.#sockets.add(ws);
     ws.once("close", () => this.#sockets.delete(ws));
@@ -219,22 +236,49 @@ export class Bridge {
       this.metrics.refusals.inc({ code });
       link.send({ type: "error", code, message, fatal: true });
       link.close(closeCode, code);
+      // Not worth a close handshake: the socket goes once the close frame is out.
+      setTimeout(() => ws.terminate(), 50).unref();
     };
-    const perIp = this.#perIp.get(remote) ?? 0;
     if (this.sessions.size >= this.#maxSessions) {
       refuse("SESSION_LIMIT", `this bridge carries at most ${this.#maxSessions} sessions; try again later`, CloseCode.LimitExceeded);
       return;
     }
-    if (perIp >= this.#maxSessionsPerIp) {
-      refuse("SESSION_LIMIT_PER_IP", `at most ${this.#maxSessionsPerIp} sessions per address`, CloseCode.LimitExceeded);
-      return;
-    }
-    this.#perIp.set(remote, perIp + 1);
+    // Until its first message is handled the socket is "pending": counted
+    // against the pending caps, allowed one small text message, and cut at
+    // the start timeout.
+    let pending = true;
+    this.#pending++;
+    this.#pendingPerIp.set(remote, (this.#pendingPerIp.get(remote) ?? 0) + 1);
+    const settlePending = (): void => {
+      if (!pending) return;
+      pending = false;
+      raw.off("data", countPrestart);
+      this.#pending--;
+      const n = (this.#pendingPerIp.get(remote) ?? 1) - 1;
+      if (n <= 0) this.#pendingPerIp.delete(remote);
+      else this.#pendingPerIp.set(remote, n);
+    };
+    // The WebSocket layer buffers a whole message (up to maxPayload, ~4 MiB)
+    // before it says anything: count the raw bytes instead, and cut a socket
+    // that sends more than a start message can be before starting.
+    let prestartBytes = 0;
+    const countPrestart = (chunk: Buffer): void => {
+      prestartBytes += chunk.length;
+      if (prestartBytes > MAX_CONTROL_BYTES + 1024 && pending) {
+        refused = true;
+        settlePending();
+        this.metrics.refusals.inc({ code: "START_TOO_LARGE" });
+        this.#log.warn({ remote, code: "START_TOO_LARGE" }, "connection refused");
+        ws.terminate();
+      }
+    };
+    raw.on("data", countPrestart);
     let session: Session | undefined;
     let refused = false;
     const startTimer = setTimeout(() => {
       if (!session) {
         refused = true;
+        settlePending();
         refuse("TIMEOUT_NO_START", `no start message within ${this.#limits.startTimeoutMs} ms`, CloseCode.Timeout);
       }
     }, this.#limits.startTimeoutMs);
@@ -248,6 +292,7 @@ export class Bridge {
       if (refused) return;
       if (!session) {
         clearTimeout(startTimer);
+        settlePending();
         const resumed = isBinary ? undefined : this.#resumeTarget(data);
         if (resumed) {
           session = resumed;
@@ -261,6 +306,12 @@ export class Bridge {
           refuse("SESSION_LIMIT", `this bridge carries at most ${this.#maxSessions} sessions; try again later`, CloseCode.LimitExceeded);
           return;
         }
+        // Per address, sessions count (live and waiting for a resume), not sockets.
+        if ((this.#perIp.get(remote) ?? 0) >= this.#maxSessionsPerIp) {
+          refused = true;
+          refuse("SESSION_LIMIT_PER_IP", `at most ${this.#maxSessionsPerIp} sessions per address`, CloseCode.LimitExceeded);
+          return;
+        }
         session = this.#createSession(link, remote);
       }
       if (isBinary) session.handleBinary(data);
@@ -268,9 +319,7 @@ export class Bridge {
     });
     ws.on("close", () => {
       clearTimeout(startTimer);
-      const n = (this.#perIp.get(remote) ?? 1) - 1;
-      if (n <= 0) this.#perIp.delete(remote);
-      else this.#perIp.set(remote, n);
+      settlePending();
       session?.handleClose(link);
     });
     ws.on("error", (err) => {
@@ -341,6 +390,9 @@ export class Bridge {
       },
       onEnded: (s, outcome) => {
         this.sessions.delete(s);
+        const n = (this.#perIp.get(remote) ?? 1) - 1;
+        if (n <= 0) this.#perIp.delete(remote);
+        else this.#perIp.set(remote, n);
         this.#byResumeToken.delete(s.resumeToken);
         this.metrics.sessionsActive.dec();
         this.metrics.sessionsEnded.inc({ outcome });
@@ -352,6 +404,7 @@ export class Bridge {
       },
     }, link);
     this.sessions.add(session);
+    this.#perIp.set(remote, (this.#perIp.get(remote) ?? 0) + 1);
     this.#byResumeToken.set(session.resumeToken, session);
     this.metrics.sessionsStarted.inc();
     this.metrics.sessionsActive.inc();

@@ -548,11 +548,16 @@ export class RtmpDestination implements Sink {
       // Keep from the newest keyframe only: the ingest starts later, cleanly.
       let cut = this.#pending.length - 1;
       while (cut > 0 && !isRandomAccess(this.#pending[cut]!, this.#tracks)) cut--;
+      // The only keyframe is the first frame kept: nothing to start from
+      // later yet, so all of it goes and the next keyframe starts again (the
+      // cap holds in every case).
+      if (cut === 0) cut = this.#pending.length;
       const dropped = this.#pending.splice(0, cut);
       for (const f of dropped) {
         this.#drop(f);
         this.#pendingBytes -= f.payload.byteLength;
       }
+      if (this.#pending.length === 0) this.#pendingHasVideo = false;
     }
   }
 

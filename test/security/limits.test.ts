@@ -172,6 +172,7 @@ describe("limits", () => {
     const good = await startGood(bridge);
     const second = await filler(bridge);
     const third = await WireTestClient.connect(bridge.ingestUrl);
+    third.send({ type: "start", version: 1, destinations: [], record: true }); // sessions count, not sockets: refused at start
     const message = await expectFatal(third, "SESSION_LIMIT_PER_IP", CloseCode.LimitExceeded, good);
     expect(message).toMatch(/at most 2 sessions per address/);
     const other = await rawClient(bridge.ingestUrl, "127.0.0.2");
@@ -275,6 +276,80 @@ describe("limits", () => {
     const message = await expectFatal(c, "TIMEOUT_NO_START", CloseCode.Timeout, good);
     expect(performance.now() - connectedAt).toBeGreaterThanOrEqual(250);
     expect(message).toMatch(/no start message within 300 ms/);
+    await good.finish();
+  });
+
+  it("idle sockets from one address do not lock it out: 10 that never start, then a legitimate start is accepted", async () => {
+    const bridge = await bridgeWith({ maxSessionsPerIp: 2 });
+    const idle = await Promise.all(Array.from({ length: 10 }, () => WireTestClient.connect(bridge.ingestUrl)));
+    const c = await WireTestClient.connect(bridge.ingestUrl);
+    c.send({ type: "start", version: 1, destinations: [], record: true });
+    expect((await c.waitFor("accepted")).type).toBe("accepted");
+    c.send({ type: "stop" });
+    expect((await c.closed).code).toBe(CloseCode.Normal);
+    for (const i of idle) i.ws.close();
+  });
+
+  it("past maxPendingPerIp sockets waiting to start, the upgrade itself is refused (503): cheap for the bridge", async () => {
+    const bridge = await bridgeWith({ maxPendingPerIp: 3 });
+    const idle = await Promise.all(Array.from({ length: 3 }, () => WireTestClient.connect(bridge.ingestUrl)));
+    const refused = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(bridge.ingestUrl, [SUBPROTOCOL]);
+      ws.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once("open", () => resolve(101));
+      ws.once("error", () => undefined);
+    });
+    expect(refused).toBe(503);
+    // Another address is not held back by this one's.
+    const other = await rawClient(bridge.ingestUrl, "127.0.0.2");
+    other.send({ type: "start", version: 1, destinations: [], record: true });
+    await until(() => other.messages.length > 0);
+    expect(other.messages[0]!.type).toBe("accepted");
+    other.send({ type: "stop" });
+    expect(await other.closed).toBe(CloseCode.Normal);
+    // Once one of them starts, a slot is free again.
+    idle[0]!.send({ type: "start", version: 1, destinations: [], record: true });
+    await idle[0]!.waitFor("accepted");
+    const again = await WireTestClient.connect(bridge.ingestUrl);
+    again.ws.close();
+    idle[0]!.send({ type: "stop" });
+    for (const i of idle.slice(1)) i.ws.close();
+  });
+
+  it("start-and-drop churn from one address: a dropped session waiting for its resume still counts, so the address stays within its limit", async () => {
+    const bridge = await bridgeWith({ maxSessionsPerIp: 3, limits: { resumeGraceMs: 10_000 } });
+    const codes: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const c = await WireTestClient.connect(bridge.ingestUrl);
+      c.send({ type: "start", version: 1, destinations: [], record: true });
+      const first = await c.waitFor("accepted", () => true).catch(() => undefined);
+      if (first) {
+        codes.push("accepted");
+        c.sendConfigs(media);
+        await c.sendFrames(media.frames.slice(0, 5));
+        await sleep(50);
+        c.ws.terminate(); // dropped: the session waits for a resume
+      } else {
+        const err = c.messages.find((m) => m.type === "error");
+        codes.push(err?.type === "error" ? err.code : "none");
+      }
+      await sleep(50);
+    }
+    expect(codes).toEqual(["accepted", "accepted", "accepted", "SESSION_LIMIT_PER_IP", "SESSION_LIMIT_PER_IP", "SESSION_LIMIT_PER_IP"]);
+    expect(bridge.sessions.size).toBe(3);
+  });
+
+  it("a socket that sends more than a start message can be before starting is cut at once (START_TOO_LARGE), not buffered to 4 MiB", async () => {
+    const bridge = await bridgeWith({});
+    const good = await startGood(bridge);
+    const ws = new WebSocket(bridge.ingestUrl, [SUBPROTOCOL]);
+    await new Promise<void>((resolve, reject) => ws.once("open", () => resolve()).once("error", reject));
+    const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+    ws.on("error", () => undefined);
+    ws.send(Buffer.alloc(4 * 1024 * 1024 - 1));
+    expect(await closed).toBe(1006); // terminated, no close handshake
+    const text = await (await fetch(bridge.ingestUrl.replace(/^ws/, "http").replace(/\/ingest$/, "/metrics"))).text();
+    expect(text).toMatch(/golive_refusals_total\{code="START_TOO_LARGE"\} 1/);
     await good.finish();
   });
 });
