@@ -366,7 +366,7 @@ export class Bridge {
   }
 
   #createSession(link: SessionLink, remote: string): Session {
-    const guard = addressGuard(this.#opts.allowPrivate ?? false);
+    const guard = addressGuard(this.#opts.allowPrivate ?? false, (address) => this.#log.warn({ remote, address }, "destination address refused"));
     const session: Session = new Session({
       core: this.#core!,
       limits: this.#limits,

@@ -531,8 +531,8 @@ function describeInfo(info: Record<string, AmfValue> | undefined, url: RtmpUrl):
   if (!info) return "";
   // Both come from the server and either may echo the stream key: redact
   // before cutting, so that no part of the key survives the cut.
-  const code = typeof info.code === "string" ? redact(info.code, url.streamName) : "";
-  const description = typeof info.description === "string" ? redact(info.description, url.streamName) : "";
+  const code = typeof info.code === "string" ? redact(info.code, url.secrets) : "";
+  const description = typeof info.description === "string" ? redact(info.description, url.secrets) : "";
   const parts = [code, description].filter((s) => s.length > 0).map((s) => s.slice(0, 200));
   return parts.length > 0 ? ` (${parts.join(": ")})` : "";
 }
@@ -556,5 +556,5 @@ function toRtmpError(err: unknown, url: RtmpUrl): RtmpError {
     return new RtmpError(err.code, `the server broke the RTMP protocol: ${err.message}`, { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
-  return new RtmpError(RtmpErrorCode.ProtocolViolation, `internal error while handling the server's data: ${redact(message, url.streamName)}`, { cause: err });
+  return new RtmpError(RtmpErrorCode.ProtocolViolation, `internal error while handling the server's data: ${redact(message, url.secrets)}`, { cause: err });
 }

@@ -317,7 +317,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
           }
           this.emit("state", s);
         },
-        warning: (m) => this.emit("warning", redact(m, this.url.streamName)),
+        warning: (m) => this.emit("warning", redact(m, this.url.secrets)),
         fail: (err) => this.#failed(err, settled, settle),
       });
       this.#client = client;
@@ -650,5 +650,5 @@ function socketError(err: NodeJS.ErrnoException, url: RtmpUrl): RtmpError {
   if (code === "ECONNRESET" || code === "EPIPE") {
     return new RtmpError(RtmpErrorCode.ServerClosed, `the server at ${where} reset the connection`, { cause: err });
   }
-  return new RtmpError(RtmpErrorCode.NetworkError, `network error talking to ${where}: ${redact(err.message, url.streamName)}${code ? ` (${code})` : ""}`, { cause: err });
+  return new RtmpError(RtmpErrorCode.NetworkError, `network error talking to ${where}: ${redact(err.message, url.secrets)}${code ? ` (${code})` : ""}`, { cause: err });
 }

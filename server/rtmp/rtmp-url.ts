@@ -34,6 +34,7 @@ export class RtmpUrl {
   /** The URL with the stream name replaced by "****". Safe to log. */
   readonly redacted: string;
   readonly #streamName: string;
+  readonly #secrets: readonly string[];
 
   constructor(fields: { scheme: "rtmp" | "rtmps"; host: string; port: number; app: string; tcUrl: string; streamName: string }) {
     this.scheme = fields.scheme;
@@ -42,7 +43,23 @@ export class RtmpUrl {
     this.app = fields.app;
     this.tcUrl = fields.tcUrl;
     this.#streamName = fields.streamName;
-    this.redacted = `${fields.tcUrl}/****`;
+    // Host and the app's first segment only: an instance segment or a query
+    // on the server URL (?pass=...) may be secret too.
+    const firstApp = fields.app.split(/[/?]/)[0]!;
+    const authority = fields.tcUrl.slice(fields.scheme.length + 3).split("/")[0]!;
+    this.redacted = `${fields.scheme}://${authority}/${firstApp}/****`;
+    const secrets = [fields.streamName, fields.streamName.split("?")[0]!];
+    const appQuery = fields.app.includes("?") ? fields.app.slice(fields.app.indexOf("?") + 1) : "";
+    for (const pair of appQuery.split("&")) {
+      const value = pair.slice(pair.indexOf("=") + 1);
+      if (value.length >= 4) secrets.push(value);
+    }
+    this.#secrets = [...new Set(secrets.filter((x) => x.length > 0))];
+  }
+
+  /** Every form of this URL's secrets that must not reach a client or a log (see redact()). Secret. */
+  get secrets(): readonly string[] {
+    return this.#secrets;
   }
 
   /** The stream name (key plus any query). Secret: never log it. */
@@ -146,8 +163,45 @@ function hasControlCharacter(text: string): boolean {
   return false;
 }
 
-/** Replaces every occurrence of `secret` in `text` (for log lines and errors). */
-export function redact(text: string, secret: string): string {
-  if (!secret) return text;
-  return text.split(secret).join("****");
+/** What a text that still holds part of a secret after redaction is replaced by. */
+export const HIDDEN = "(not shown: it contained the stream key)";
+
+/** Runs of a secret at least this long (or the whole secret, when shorter) count as the secret. */
+const MIN_RUN = 6;
+
+/**
+ * Makes `text` safe to show or log: every occurrence of each secret, also
+ * URL-encoded and in any letter case, becomes "****"; a text that still holds
+ * a run of MIN_RUN characters of a secret after that (a key one character
+ * short, split between two fields, percent-encoded piecemeal, the key without
+ * its query...) is replaced as a whole by HIDDEN. Servers echo keys in forms
+ * nobody can list; a message shown less is better than a key shown.
+ */
+export function redact(text: string, secrets: string | readonly string[]): string {
+  const list = (typeof secrets === "string" ? [secrets] : secrets).filter((x) => x.length > 0);
+  if (list.length === 0) return text;
+  let out = text;
+  for (const secret of list) {
+    for (const form of new Set([secret, encodeURIComponent(secret)])) {
+      out = out.replace(new RegExp(escapeRegExp(form), "gi"), "****");
+    }
+  }
+  const plain = percentDecoded(out).toLowerCase();
+  for (const secret of list) {
+    const s = secret.toLowerCase();
+    const run = Math.min(s.length, MIN_RUN);
+    for (let i = 0; i + run <= s.length; i++) {
+      if (plain.includes(s.slice(i, i + run))) return HIDDEN;
+    }
+  }
+  return out;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** `text` with %XX escapes decoded byte by byte (never throws). */
+function percentDecoded(text: string): string {
+  return text.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
 }

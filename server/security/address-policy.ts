@@ -76,14 +76,19 @@ export function isPrivateAddress(address: string): boolean {
   return true; // not an IP literal: refuse (callers pass resolved addresses)
 }
 
-/** The destination-address check given to RTMP publishers. */
-export function addressGuard(allowPrivate: boolean): ((address: string) => void) | undefined {
+/**
+ * The destination-address check given to RTMP publishers. The refusal does
+ * not name the address: a client must not learn what a name resolves to
+ * inside the bridge's network; `onRefused` (the bridge's log) gets it.
+ */
+export function addressGuard(allowPrivate: boolean, onRefused?: (address: string) => void): ((address: string) => void) | undefined {
   if (allowPrivate) return undefined;
   return (address: string) => {
     if (isPrivateAddress(address)) {
+      onRefused?.(address);
       throw new GoliveError(
         "DEST_NOT_ALLOWED",
-        `the destination resolves to ${address}, a loopback/private/link-local address the bridge does not connect to (start golive serve with --allow-private to allow it)`,
+        "the destination is not allowed: its address is on a loopback/private/link-local network the bridge does not connect to (start golive serve with --allow-private to allow it)",
       );
     }
   };
