@@ -40,6 +40,8 @@ interface ServeCliOptions {
   maxConnections: number;
   adviceFloor?: number;
   adviceCeiling?: number;
+  tokenSecretFile?: string;
+  metricsToken?: string;
 }
 
 /** A bitrate option in kbit/s, for commander. */
@@ -78,6 +80,8 @@ export function buildProgram(): Command {
     .addOption(new Option("--max-destinations <n>", "destinations per session").default(4).argParser(intArg("--max-destinations", 1, 64)))
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal"]).env("LOG_LEVEL").default("info"))
     .option("--static-dir <dir>", "serve your pages from this directory at / (golive.js and its workers are still served from the built dist/web behind it)")
+.addOption(new Option("--token-secret-file <path>", "read the token secret from this file (first line), instead of argv or env").conflicts("tokenSecret"))
+    .addOption(new Option("--metrics-token <token>", "require 'Authorization: Bearer <token>' on /metrics (default: open)").env("GOLIVE_METRICS_TOKEN"))
     .addOption(new Option("--token-secret <secret>", "shared secret (>= 32 chars) for destination tokens minted by your app's backend").env("GOLIVE_TOKEN_SECRET"))
     .option("--allow-destination <pattern...>", "destination URL patterns allowed without a token, e.g. 'rtmp://*.rtmp.youtube.com/live2/*'")
     .option("--allow-origin <origin...>", "WebSocket origins allowed ('*' for any); default: same origin, non-browser clients, loopback pages when on loopback")
@@ -102,7 +106,8 @@ Loopback, private, link-local and metadata addresses are refused unless
 Examples:
   golive serve                                  # http://127.0.0.1:8080/
   golive serve --allow-private                  # also publish to a local nginx-rtmp
-  golive serve --host 0.0.0.0 --token-secret "$GOLIVE_TOKEN_SECRET"`)
+  GOLIVE_TOKEN_SECRET=... golive serve --host 0.0.0.0   # secrets from the environment, not argv (ps shows argv)
+  GOLIVE_METRICS_TOKEN=... golive serve --host 0.0.0.0 --token-secret-file /run/secrets/golive`)
     .action(async (opts: ServeCliOptions) => {
       const { serve } = await import("./serve.js");
       process.exitCode = await serve({
@@ -114,6 +119,8 @@ Examples:
         logLevel: opts.logLevel,
         ...(opts.staticDir !== undefined && { staticDir: opts.staticDir }),
         ...(opts.tokenSecret !== undefined && { tokenSecret: opts.tokenSecret }),
+        ...(opts.tokenSecretFile !== undefined && { tokenSecretFile: opts.tokenSecretFile }),
+        ...(opts.metricsToken !== undefined && { metricsToken: opts.metricsToken }),
         ...(opts.allowDestination !== undefined && { allowDestinations: opts.allowDestination }),
         ...(opts.allowOrigin !== undefined && { allowOrigins: opts.allowOrigin }),
         maxSessions: opts.maxSessions,
@@ -152,7 +159,7 @@ Examples:
     .option("--allow-loss", "exit 0 even when frames were dropped or lost on the way to an ingest (they are still reported)", false)
     .addHelpText("after", `
 Examples:
-  golive replay clip.mp4 --to rtmp://a.rtmp.youtube.com/live2/KEY
+  golive replay clip.mp4 --to "$YOUTUBE_URL"    # the URL holds the key: keep it in the environment
   golive replay test.flv --bridge ws://10.0.0.5:8080/ingest --to rtmp://127.0.0.1/live/a --to rtmp://127.0.0.1/live/b --fast
   golive replay test.flv --sessions 50 --ramp 5000 --loop 6 --to 'rtmp://127.0.0.1/live/load-{session}'
 

@@ -2,7 +2,7 @@
  * `golive serve`: runs the bridge until SIGINT/SIGTERM, then ends every
  * session cleanly (destinations unpublish) within a bound and exits.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Bridge, isLoopbackHost, type BridgeOptions } from "./bridge/bridge.js";
 import { createLogger } from "./log.js";
@@ -16,6 +16,10 @@ export interface ServeOptions {
   logLevel: string;
   staticDir?: string;
   tokenSecret?: string;
+  /** A file holding the token secret (first line). */
+  tokenSecretFile?: string;
+  /** Bearer token /metrics requires (default: none). */
+  metricsToken?: string;
   allowDestinations?: string[];
   allowOrigins?: string[];
   maxSessions: number;
@@ -47,6 +51,14 @@ function defaultStaticDir(): string | undefined {
 /** Starts the bridge; resolves with the exit code after a signal. */
 export async function serve(options: ServeOptions): Promise<number> {
   const logger = createLogger({ level: options.logLevel });
+  if (options.tokenSecretFile !== undefined) {
+    try {
+      options = { ...options, tokenSecret: readFileSync(options.tokenSecretFile, "utf8").split(/\r?\n/)[0]!.trim() };
+    } catch (err) {
+      process.stderr.write(`golive serve: --token-secret-file: ${err instanceof Error ? err.message : String(err)}\n`);
+      return 2;
+    }
+  }
   if (options.tokenSecret !== undefined && options.tokenSecret.length < 32) {
     process.stderr.write("golive serve: --token-secret must be at least 32 characters\n");
     return 2;
@@ -71,6 +83,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     ...(options.maxPendingPerIp !== undefined && { maxPendingPerIp: options.maxPendingPerIp }),
     ...(options.maxConnections !== undefined && { maxConnections: options.maxConnections }),
     ...(options.tokenSecret !== undefined && { tokenSecret: options.tokenSecret }),
+    ...(options.metricsToken !== undefined && { metricsToken: options.metricsToken }),
     ...(options.allowDestinations !== undefined && { allowDestinations: options.allowDestinations }),
     ...(options.allowOrigins !== undefined && { allowOrigins: options.allowOrigins }),
     logger,

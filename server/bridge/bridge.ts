@@ -2,6 +2,7 @@
  * The bridge process: one HTTP server with the WebSocket ingest at /ingest,
  * /healthz, /metrics and the demo page at /. Owns every session.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { BlockList, isIP, type AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
@@ -64,6 +65,8 @@ export interface BridgeOptions {
   maxPendingPerIp?: number;
   /** Most TCP connections at once, HTTP included (default 4096; `server.maxConnections`). */
   maxConnections?: number;
+  /** Require `Authorization: Bearer <metricsToken>` on /metrics (default: open). */
+  metricsToken?: string;
   /** How static files are sent (timeouts, transfers per address; see static-files.ts). */
   staticFiles?: Omit<StaticFilesOptions, "roots">;
   logger: Logger;
@@ -328,6 +331,16 @@ export class Bridge {
     });
   }
 
+  /** /metrics: open, or the configured bearer token (compared in constant time). */
+  #metricsAllowed(req: IncomingMessage): boolean {
+    const want = this.#opts.metricsToken;
+    if (want === undefined || want === "") return true;
+    const got = /^Bearer (.+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "";
+    const a = createHash("sha256").update(got).digest();
+    const b = createHash("sha256").update(want).digest();
+    return timingSafeEqual(a, b);
+  }
+
   #originAllowed(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
     const list = this.#opts.allowOrigins;
@@ -420,6 +433,10 @@ export class Bridge {
         return;
       }
       if (url.pathname === "/metrics") {
+        if (!this.#metricsAllowed(req)) {
+          res.writeHead(401, { "www-authenticate": 'Bearer realm="golive metrics"', "content-type": "text/plain" }).end("a bearer token is required");
+          return;
+        }
         res.writeHead(200, { "content-type": this.metrics.registry.contentType });
         res.end(await this.metrics.registry.metrics());
         return;

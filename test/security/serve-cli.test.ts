@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -138,6 +138,16 @@ describe("golive serve", () => {
     expect(r.stdout()).not.toMatch(/INSECURE/);
     // The secret is configuration, not something to log.
     expect(r.stdout() + r.stderr()).not.toContain(SECRET);
+  });
+
+  it("--token-secret-file: the secret from a file (not argv), and a missing file exits 2", async () => {
+    const file = join(recordDir, "token-secret");
+    await writeFile(file, `${SECRET}\n`);
+    const r = await expectServes(await freeAnyPort(), ["--token-secret-file", file]);
+    expect(r.stdout() + r.stderr()).not.toContain(SECRET);
+    const missing = run(["--host", "0.0.0.0", "--port", String(await freeAnyPort()), "--token-secret-file", join(recordDir, "nope")]);
+    expect(await missing.exited).toBe(2);
+    expect(missing.stderr()).toMatch(/--token-secret-file: .*ENOENT/);
   });
 
   it("--host 0.0.0.0 with --allow-destination starts", async () => {
