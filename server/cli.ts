@@ -42,6 +42,8 @@ interface ServeCliOptions {
   adviceCeiling?: number;
   tokenSecretFile?: string;
   metricsToken?: string;
+  publicUrl?: string[];
+  allowedHosts?: string[];
 }
 
 /** A bitrate option in kbit/s, for commander. */
@@ -84,6 +86,8 @@ export function buildProgram(): Command {
     .addOption(new Option("--metrics-token <token>", "require 'Authorization: Bearer <token>' on /metrics (default: open)").env("GOLIVE_METRICS_TOKEN"))
     .addOption(new Option("--token-secret <secret>", "shared secret (>= 32 chars) for destination tokens minted by your app's backend").env("GOLIVE_TOKEN_SECRET"))
     .option("--allow-destination <pattern...>", "destination URL patterns allowed without a token, e.g. 'rtmp://*.rtmp.youtube.com/live2/*'")
+    .option("--public-url <url...>", "the URL(s) people reach this bridge at (behind a proxy or a name): its own origins and allowed hosts")
+    .option("--allowed-hosts <host...>", "host names the bridge answers to on a non-loopback address ('.example.com' for subdomains); others get 403 (DNS rebinding)")
     .option("--allow-origin <origin...>", "WebSocket origins allowed ('*' for any); default: same origin, non-browser clients, loopback pages when on loopback")
     .addOption(new Option("--max-sessions <n>", "sessions at once").default(200).argParser(intArg("--max-sessions", 1, 100000)))
     .addOption(new Option("--max-sessions-per-ip <n>", "sessions at once from one address").default(10).argParser(intArg("--max-sessions-per-ip", 1, 100000)))
@@ -123,6 +127,8 @@ Examples:
         ...(opts.metricsToken !== undefined && { metricsToken: opts.metricsToken }),
         ...(opts.allowDestination !== undefined && { allowDestinations: opts.allowDestination }),
         ...(opts.allowOrigin !== undefined && { allowOrigins: opts.allowOrigin }),
+        ...(opts.publicUrl !== undefined && { publicUrls: opts.publicUrl }),
+        ...(opts.allowedHosts !== undefined && { allowedHosts: opts.allowedHosts }),
         maxSessions: opts.maxSessions,
         maxSessionsPerIp: opts.maxSessionsPerIp,
         maxPending: opts.maxPending,

@@ -22,6 +22,8 @@ export interface ServeOptions {
   metricsToken?: string;
   allowDestinations?: string[];
   allowOrigins?: string[];
+  publicUrls?: string[];
+  allowedHosts?: string[];
   maxSessions: number;
   maxSessionsPerIp: number;
   /** WebSockets waiting to start, in all and per address; TCP connections at once. */
@@ -59,6 +61,18 @@ export async function serve(options: ServeOptions): Promise<number> {
       return 2;
     }
   }
+  for (const u of options.publicUrls ?? []) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(u);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+      process.stderr.write(`golive serve: --public-url ${u} is not an http(s) URL\n`);
+      return 2;
+    }
+  }
   if (options.tokenSecret !== undefined && options.tokenSecret.length < 32) {
     process.stderr.write("golive serve: --token-secret must be at least 32 characters\n");
     return 2;
@@ -86,6 +100,8 @@ export async function serve(options: ServeOptions): Promise<number> {
     ...(options.metricsToken !== undefined && { metricsToken: options.metricsToken }),
     ...(options.allowDestinations !== undefined && { allowDestinations: options.allowDestinations }),
     ...(options.allowOrigins !== undefined && { allowOrigins: options.allowOrigins }),
+    ...(options.publicUrls !== undefined && { publicUrls: options.publicUrls }),
+    ...(options.allowedHosts !== undefined && { allowedHosts: options.allowedHosts }),
     logger,
   };
   const bridge = new Bridge(bridgeOptions);

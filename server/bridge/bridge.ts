@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { BlockList, isIP, type AddressInfo } from "node:net";
+import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
 import { resolve } from "node:path";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -55,6 +56,19 @@ export interface BridgeOptions {
    * loopback, any loopback origin.
    */
   allowOrigins?: readonly string[];
+  /**
+   * The URLs people reach this bridge at (e.g. "https://live.example.com"),
+   * behind a proxy or under a name: their origins are the bridge's own
+   * (allowed to open the WebSocket) and their host names are allowed hosts.
+   */
+  publicUrls?: readonly string[];
+  /**
+   * Host names the bridge answers to besides its addresses and publicUrls
+   * ("live.example.com", ".example.com" for any subdomain). On a bridge not
+   * bound to loopback, a request whose Host is none of these (nor an IP
+   * literal, nor localhost) is refused with 403: DNS rebinding.
+   */
+  allowedHosts?: readonly string[];
   /** Most sessions at once (default 200). */
   maxSessions?: number;
   /** Most sessions (live or waiting for a resume) from one IP address at once (default 10). */
@@ -73,6 +87,13 @@ export interface BridgeOptions {
   core?: Core;
 }
 
+
+/** The host name of a Host header ("name:port", "[v6]:port"), lower-cased; undefined when malformed. */
+function hostName(host: string): string | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))(?::\d{1,5})?$/.exec(host.trim());
+  if (!m) return undefined;
+  return (m[1] ?? m[2]!).toLowerCase();
+}
 
 const loopbackNets = new BlockList();
 loopbackNets.addSubnet("127.0.0.0", 8, "ipv4");
@@ -202,6 +223,10 @@ export class Bridge {
     };
     if (path !== INGEST_PATH) return refuse(404, "Not Found");
     if (this.#closing) return refuse(503, "Service Unavailable");
+    if (!this.#hostAllowed(req)) {
+      this.metrics.refusals.inc({ code: "HOST_NOT_ALLOWED" });
+      return refuse(403, "Host not allowed");
+    }
     if (!this.#originAllowed(req)) {
       this.metrics.refusals.inc({ code: "ORIGIN_NOT_ALLOWED" });
       return refuse(403, "Origin not allowed");
@@ -341,6 +366,62 @@ export class Bridge {
     return timingSafeEqual(a, b);
   }
 
+  /**
+   * The Host header, on a bridge not bound to loopback: an IP literal,
+   * localhost, a publicUrls host or an allowedHosts entry. Anything else is
+   * a name that merely resolves here (DNS rebinding: a page on evil.example
+   * re-bound to this address sends Host: evil.example). A loopback bridge is
+   * covered by the Origin check and takes any Host (a local proxy's name).
+   */
+  #hostAllowed(req: IncomingMessage): boolean {
+    if (isLoopbackHost(this.#opts.host ?? "127.0.0.1")) return true;
+    const host = req.headers.host;
+    if (host === undefined) return false;
+    const name = hostName(host);
+    if (name === undefined) return false;
+    if (isIP(name) !== 0 || name === "localhost") return true;
+    for (const allowed of this.#allowedHostNames()) {
+      if (allowed.startsWith(".") ? name.endsWith(allowed) || name === allowed.slice(1) : name === allowed) return true;
+    }
+    return false;
+  }
+
+  #allowedHostNames(): string[] {
+    const names: string[] = [];
+    for (const u of this.#opts.publicUrls ?? []) {
+      try {
+        names.push(new URL(u).hostname.toLowerCase());
+      } catch {
+        // checked at startup by serve
+      }
+    }
+    for (const h of this.#opts.allowedHosts ?? []) names.push(h.toLowerCase());
+    return names;
+  }
+
+  /**
+   * The bridge's own origins: its public URLs, and http://<address>:<port>
+   * for the address it is bound to (each interface's when bound to a
+   * wildcard), plus http://localhost:<port> on loopback. Never derived from
+   * the request's Host.
+   */
+  #ownOrigins(): Set<string> {
+    const port = this.#server && typeof this.#server.address() === "object" ? (this.#server.address() as AddressInfo).port : this.#opts.port ?? 8080;
+    const bound = this.#opts.host ?? "127.0.0.1";
+    const addresses = bound === "0.0.0.0" || bound === "::" ? Object.values(networkInterfaces()).flat().flatMap((i) => (i ? [i.address] : [])) : [bound];
+    const origins = new Set<string>();
+    for (const a of addresses) origins.add(`http://${isIP(a) === 6 ? `[${a}]` : a}:${port}`);
+    if (isLoopbackHost(bound)) origins.add(`http://localhost:${port}`);
+    for (const u of this.#opts.publicUrls ?? []) {
+      try {
+        origins.add(new URL(u).origin);
+      } catch {
+        // ignored
+      }
+    }
+    return origins;
+  }
+
   #originAllowed(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
     const list = this.#opts.allowOrigins;
@@ -353,12 +434,10 @@ export class Bridge {
     } catch {
       return false;
     }
-    const onLoopback = isLoopbackHost(this.#opts.host ?? "127.0.0.1");
-    // The page this bridge serves. On loopback the name must be a loopback
-    // one too: a site whose name was re-resolved to 127.0.0.1 (DNS
-    // rebinding) sends matching Host and Origin headers.
-    if (url.host === req.headers.host && (!onLoopback || isLoopbackHost(url.hostname))) return true;
-    if (list === undefined && onLoopback) return isLoopbackHost(url.hostname);
+    // The page this bridge serves: its own origins, never whatever Host says.
+    if (this.#ownOrigins().has(url.origin)) return true;
+    // With no list, a bridge on loopback also takes any loopback page (a local app).
+    if (list === undefined && isLoopbackHost(this.#opts.host ?? "127.0.0.1")) return isLoopbackHost(url.hostname);
     return false;
   }
 
@@ -426,6 +505,11 @@ export class Bridge {
 
   async #http(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://x");
+    if (!this.#hostAllowed(req)) {
+      this.metrics.refusals.inc({ code: "HOST_NOT_ALLOWED" });
+      res.writeHead(403, { "content-type": "text/plain" }).end("Host not allowed (see --allowed-hosts, --public-url)");
+      return;
+    }
     try {
       if (url.pathname === "/healthz") {
         res.writeHead(this.#closing ? 503 : 200, { "content-type": "application/json" });
