@@ -24,6 +24,7 @@ export interface ServeOptions {
   allowOrigins?: string[];
   publicUrls?: string[];
   allowedHosts?: string[];
+  trustProxy?: number | string[];
   maxSessions: number;
   maxSessionsPerIp: number;
   /** WebSockets waiting to start, in all and per address; TCP connections at once. */
@@ -102,9 +103,16 @@ export async function serve(options: ServeOptions): Promise<number> {
     ...(options.allowOrigins !== undefined && { allowOrigins: options.allowOrigins }),
     ...(options.publicUrls !== undefined && { publicUrls: options.publicUrls }),
     ...(options.allowedHosts !== undefined && { allowedHosts: options.allowedHosts }),
+    ...(options.trustProxy !== undefined && { trustProxy: options.trustProxy }),
     logger,
   };
-  const bridge = new Bridge(bridgeOptions);
+  let bridge: Bridge;
+  try {
+    bridge = new Bridge(bridgeOptions);
+  } catch (err) {
+    process.stderr.write(`golive serve: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
   if (bridge.openRelay && !isLoopbackHost(options.host)) {
     if (!options.insecureOpenRelay) {
       process.stderr.write(

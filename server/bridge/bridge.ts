@@ -69,6 +69,15 @@ export interface BridgeOptions {
    * literal, nor localhost) is refused with 403: DNS rebinding.
    */
   allowedHosts?: readonly string[];
+  /**
+   * Reverse proxies in front of the bridge whose X-Forwarded-For /
+   * Forwarded headers say who the client is: a number of hops (the client
+   * is that many addresses from the right, the direct peer counting as the
+   * first), or a list of proxy addresses/CIDRs (the client is the first
+   * address from the right that is not one of them). Default: none (the
+   * peer is the client; the headers are ignored, anyone can write them).
+   */
+  trustProxy?: number | readonly string[];
   /** Most sessions at once (default 200). */
   maxSessions?: number;
   /** Most sessions (live or waiting for a resume) from one IP address at once (default 10). */
@@ -87,6 +96,46 @@ export interface BridgeOptions {
   core?: Core;
 }
 
+
+/** An address without the IPv4-mapped prefix (::ffff:1.2.3.4 -> 1.2.3.4). */
+function normalizeAddress(address: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return m ? m[1]! : address;
+}
+
+/** The addresses of X-Forwarded-For, or else of Forwarded's for= (RFC 7239), oldest first. */
+function forwardedFor(req: IncomingMessage): string[] {
+  const xff = req.headers["x-forwarded-for"];
+  const list: string[] = [];
+  if (xff !== undefined) {
+    for (const part of (Array.isArray(xff) ? xff.join(",") : xff).split(",")) {
+      const a = part.trim();
+      if (a) list.push(normalizeAddress(a));
+    }
+    return list;
+  }
+  const fwd = req.headers.forwarded;
+  if (fwd === undefined) return list;
+  for (const element of fwd.split(",")) {
+    const m = /(?:^|;)\s*for=("?)\[?([^\]";,]+)\]?(?::\d+)?\1/i.exec(element);
+    if (m) list.push(normalizeAddress(m[2]!.trim()));
+  }
+  return list;
+}
+
+/** A BlockList of proxy addresses and CIDRs ("10.0.0.0/8", "127.0.0.1", "::1"). */
+function proxyList(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address, prefix] = entry.split("/");
+    const family = isIP(address ?? "");
+    if (family === 0) throw new TypeError(`trustProxy: ${entry} is not an address or CIDR`);
+    const type = family === 4 ? "ipv4" : "ipv6";
+    if (prefix === undefined) list.addAddress(address!, type);
+    else list.addSubnet(address!, Number(prefix), type);
+  }
+  return list;
+}
 
 /** The host name of a Host header ("name:port", "[v6]:port"), lower-cased; undefined when malformed. */
 function hostName(host: string): string | undefined {
@@ -143,6 +192,7 @@ export class Bridge {
     this.#opts = options;
     this.#limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
     this.#log = options.logger;
+    if (Array.isArray(options.trustProxy)) this.#trustedProxies = proxyList(options.trustProxy);
     const roots = typeof options.staticDir === "string" ? [options.staticDir] : (options.staticDir ?? []);
     this.#static = roots.length > 0 ? new StaticFiles({ ...options.staticFiles, roots }) : undefined;
     this.#policy = new DestinationPolicy({
@@ -234,7 +284,7 @@ export class Bridge {
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(400, `WebSocket subprotocol ${SUBPROTOCOL} required`);
     // Sockets that have not started a session cost little, and only so many.
-    const remote = req.socket.remoteAddress ?? "";
+    const remote = this.clientAddress(req);
     if (this.#pending >= (this.#opts.maxPendingConnections ?? 256) || (this.#pendingPerIp.get(remote) ?? 0) >= (this.#opts.maxPendingPerIp ?? 32)) {
       this.metrics.refusals.inc({ code: "TOO_MANY_PENDING" });
       return refuse(503, "Too many connections waiting to start");
@@ -243,7 +293,7 @@ export class Bridge {
   }
 
   #connection(ws: WebSocket, req: IncomingMessage, raw: Duplex): void {
-    const remote = req.socket.remoteAddress ?? "";
+    const remote = this.clientAddress(req);
     this.#sockets.add(ws);
     ws.once("close", () => this.#sockets.delete(ws));
     /** The bridge closed this socket: whatever the client still sends on it is stale. */
@@ -373,6 +423,25 @@ export class Bridge {
    * re-bound to this address sends Host: evil.example). A loopback bridge is
    * covered by the Origin check and takes any Host (a local proxy's name).
    */
+  /** Who the client is: the peer, or with trustProxy what the trusted proxies say. */
+  clientAddress(req: IncomingMessage): string {
+    const peer = normalizeAddress(req.socket.remoteAddress ?? "");
+    const trust = this.#opts.trustProxy;
+    if (trust === undefined || (typeof trust === "number" && trust <= 0)) return peer;
+    // The chain, oldest first, then the peer itself.
+    const chain = [...forwardedFor(req), peer];
+    if (typeof trust === "number") return chain[Math.max(0, chain.length - 1 - trust)]!;
+    const trusted = this.#trustedProxies ??= proxyList(trust);
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const a = chain[i]!;
+      const family = isIP(a);
+      if (family === 0 || !trusted.check(a, family === 4 ? "ipv4" : "ipv6")) return a;
+    }
+    return chain[0]!;
+  }
+
+  #trustedProxies: BlockList | undefined;
+
   #hostAllowed(req: IncomingMessage): boolean {
     if (isLoopbackHost(this.#opts.host ?? "127.0.0.1")) return true;
     const host = req.headers.host;
@@ -537,7 +606,7 @@ export class Bridge {
         }
         return;
       }
-      await this.#static.serve(req, res, url.pathname);
+      await this.#static.serve(req, res, url.pathname, this.clientAddress(req));
     } catch (err) {
       this.#log.error({ err: err instanceof Error ? err.message : String(err) }, "http handler failed");
       if (!res.headersSent) res.writeHead(500);

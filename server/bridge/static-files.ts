@@ -61,7 +61,7 @@ export class StaticFiles {
   }
 
   /** Serves a GET or HEAD. Never throws; answers 400/404/416/503 itself. */
-  async serve(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
+  async serve(req: IncomingMessage, res: ServerResponse, pathname: string, client = req.socket.remoteAddress ?? ""): Promise<void> {
     let rel: string;
     try {
       rel = normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, "");
@@ -108,7 +108,7 @@ export class StaticFiles {
         res.writeHead(range ? 206 : 200, headers).end();
         return;
       }
-      const address = req.socket.remoteAddress ?? "";
+      const address = client;
       const active = this.#transfers.get(address) ?? 0;
       if (active >= this.#maxPerAddress) {
         res.writeHead(503, { "retry-after": "5", "content-type": "text/plain" }).end(`at most ${this.#maxPerAddress} downloads at once from one address`);
