@@ -36,6 +36,9 @@ interface ServeCliOptions {
   insecureOpenRelay: boolean;
   reconnectFor: number;
   maxPending: number;
+  maxSessionsPerUser: number;
+  maxTokenLifetime: number;
+  endAtTokenExpiry: boolean;
   maxPendingPerIp: number;
   maxConnections: number;
   adviceFloor?: number;
@@ -93,6 +96,9 @@ export function buildProgram(): Command {
     .option("--allow-origin <origin...>", "WebSocket origins allowed ('*' for any); default: same origin, non-browser clients, loopback pages when on loopback")
     .addOption(new Option("--max-sessions <n>", "sessions at once").default(200).argParser(intArg("--max-sessions", 1, 100000)))
     .addOption(new Option("--max-sessions-per-ip <n>", "sessions at once from one address").default(10).argParser(intArg("--max-sessions-per-ip", 1, 100000)))
+    .addOption(new Option("--max-sessions-per-user <n>", "sessions at once for one token user (its sub, else the token)").default(3).argParser(intArg("--max-sessions-per-user", 1, 100000)))
+    .addOption(new Option("--max-token-lifetime <s>", "longest token lifetime accepted").default(86400).argParser(intArg("--max-token-lifetime", 1, 365 * 86400)))
+    .option("--end-at-token-expiry", "end a session when its token expires (warned a minute before); default: exp bounds the start only", false)
     .addOption(new Option("--max-pending <n>", "WebSockets waiting to start a session, in all").default(256).argParser(intArg("--max-pending", 1, 100000)))
     .addOption(new Option("--max-pending-per-ip <n>", "WebSockets waiting to start a session, from one address").default(32).argParser(intArg("--max-pending-per-ip", 1, 100000)))
     .addOption(new Option("--max-connections <n>", "TCP connections at once, HTTP included").default(4096).argParser(intArg("--max-connections", 1, 1000000)))
@@ -135,6 +141,9 @@ Examples:
         maxSessions: opts.maxSessions,
         maxSessionsPerIp: opts.maxSessionsPerIp,
         maxPending: opts.maxPending,
+        maxSessionsPerUser: opts.maxSessionsPerUser,
+        maxTokenLifetimeS: opts.maxTokenLifetime,
+        endAtTokenExpiry: opts.endAtTokenExpiry,
         maxPendingPerIp: opts.maxPendingPerIp,
         maxConnections: opts.maxConnections,
         resumeGraceMs: opts.resumeGrace,

@@ -29,6 +29,9 @@ export interface ServeOptions {
   maxSessionsPerIp: number;
   /** WebSockets waiting to start, in all and per address; TCP connections at once. */
   maxPending?: number;
+  maxSessionsPerUser?: number;
+  maxTokenLifetimeS?: number;
+  endAtTokenExpiry?: boolean;
   maxPendingPerIp?: number;
   maxConnections?: number;
   resumeGraceMs: number;
@@ -95,6 +98,9 @@ export async function serve(options: ServeOptions): Promise<number> {
     maxSessions: options.maxSessions,
     maxSessionsPerIp: options.maxSessionsPerIp,
     ...(options.maxPending !== undefined && { maxPendingConnections: options.maxPending }),
+    ...(options.maxSessionsPerUser !== undefined && { maxSessionsPerUser: options.maxSessionsPerUser }),
+    ...(options.maxTokenLifetimeS !== undefined && { maxTokenLifetimeS: options.maxTokenLifetimeS }),
+    ...(options.endAtTokenExpiry && { endSessionsAtTokenExpiry: true }),
     ...(options.maxPendingPerIp !== undefined && { maxPendingPerIp: options.maxPendingPerIp }),
     ...(options.maxConnections !== undefined && { maxConnections: options.maxConnections }),
     ...(options.tokenSecret !== undefined && { tokenSecret: options.tokenSecret }),

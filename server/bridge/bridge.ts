@@ -9,7 +9,7 @@ import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
 import { resolve } from "node:path";
 import { WebSocketServer, type WebSocket } from "ws";
-import { CloseCode, encodeMessage, INGEST_PATH, MAX_CONTROL_BYTES, SUBPROTOCOL } from "../../protocol/wire.js";
+import { CloseCode, encodeMessage, INGEST_PATH, MAX_CONTROL_BYTES, SUBPROTOCOL, WireError } from "../../protocol/wire.js";
 import type { Core } from "../../wasm/host/index.js";
 import { loadCoreNode } from "../../wasm/host/load-node.js";
 import type { Logger } from "../log.js";
@@ -82,6 +82,12 @@ export interface BridgeOptions {
   maxSessions?: number;
   /** Most sessions (live or waiting for a resume) from one IP address at once (default 10). */
   maxSessionsPerIp?: number;
+  /** Most sessions at once for one token user (its `sub`, else the token itself; default 3). A token's `max` claim may lower it. */
+  maxSessionsPerUser?: number;
+  /** Longest token lifetime accepted, seconds (default 86,400). */
+  maxTokenLifetimeS?: number;
+  /** End a session when its token expires, with a warning a minute before (default false: `exp` bounds the start only). */
+  endSessionsAtTokenExpiry?: boolean;
   /** Most WebSockets at once that have not started a session yet (default 256). */
   maxPendingConnections?: number;
   /** Of those, from one IP address (default 32). */
@@ -182,6 +188,9 @@ export class Bridge {
   readonly #sockets = new Set<WebSocket>();
   /** Sessions per client address (live and detached: counted until the session ends). */
   readonly #perIp = new Map<string, number>();
+  /** Sessions per token user, and each session's user. */
+  readonly #perUser = new Map<string, number>();
+  readonly #userOf = new WeakMap<Session, string>();
   /** WebSockets that have not started a session yet, in all and per address. */
   #pending = 0;
   readonly #pendingPerIp = new Map<string, number>();
@@ -198,6 +207,7 @@ export class Bridge {
     this.#policy = new DestinationPolicy({
       ...(options.tokenSecret !== undefined && { tokenSecret: options.tokenSecret }),
       ...(options.allowDestinations !== undefined && { allowlist: options.allowDestinations }),
+      ...(options.maxTokenLifetimeS !== undefined && { maxTokenLifetimeS: options.maxTokenLifetimeS }),
     });
     this.#maxSessions = options.maxSessions ?? 200;
     this.#maxSessionsPerIp = options.maxSessionsPerIp ?? 10;
@@ -549,8 +559,24 @@ export class Bridge {
         // One per connection lost while live, however many attempts it takes.
         if (change.state === "reconnecting" && change.attempt === 1) this.metrics.reconnects.inc();
       },
+      admit: (s, auth) => {
+        if (auth.userKey === undefined) return undefined;
+        const limit = Math.min(this.#opts.maxSessionsPerUser ?? 3, auth.maxSessions ?? Number.POSITIVE_INFINITY);
+        const n = this.#perUser.get(auth.userKey) ?? 0;
+        if (n >= limit) return new WireError("SESSION_LIMIT_PER_USER", `at most ${limit} sessions at once for one user`, CloseCode.LimitExceeded);
+        this.#perUser.set(auth.userKey, n + 1);
+        this.#userOf.set(s, auth.userKey);
+        return undefined;
+      },
+      ...(this.#opts.endSessionsAtTokenExpiry && { endAtTokenExpiry: true }),
       onEnded: (s, outcome) => {
         this.sessions.delete(s);
+        const user = this.#userOf.get(s);
+        if (user !== undefined) {
+          const u = (this.#perUser.get(user) ?? 1) - 1;
+          if (u <= 0) this.#perUser.delete(user);
+          else this.#perUser.set(user, u);
+        }
         const n = (this.#perIp.get(remote) ?? 1) - 1;
         if (n <= 0) this.#perIp.delete(remote);
         else this.#perIp.set(remote, n);

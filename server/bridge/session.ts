@@ -129,6 +129,10 @@ export interface SessionHost {
   destination?: Pick<RtmpDestinationOptions, "reconnect" | "congestion">;
   /** Who may publish where. */
   policy: DestinationPolicy;
+  /** After authorising a start: a refusal (e.g. the per-user limit), or undefined to go on. */
+  admit?(session: Session, auth: Authorisation): WireError | undefined;
+  /** End sessions when their token expires (warned a minute before). */
+  endAtTokenExpiry?: boolean;
   /** Structured log (never given stream keys). */
   log(level: "info" | "warn" | "error", event: string, fields?: Record<string, unknown>): void;
   /** Metrics hooks. */
@@ -166,6 +170,8 @@ export class Session {
   /** Messages that arrived while "start" was being authorised. */
   #waiting: Array<{ text: string } | { bytes: Uint8Array }> = [];
   #statsTimer: NodeJS.Timeout | undefined;
+  /** Token expiry: the warning and the end (endAtTokenExpiry). */
+  #expiryTimers: NodeJS.Timeout[] = [];
   #deadline: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
   #lastMessageAt = Date.now();
@@ -325,6 +331,12 @@ export class Session {
     this.#host.policy.authorise(msg).then(
       (auth) => {
         if (this.#state !== "authorising") return;
+        const refusal = this.#host.admit?.(this, auth);
+        if (refusal) {
+          this.#fail(refusal);
+          return;
+        }
+        if (this.#host.endAtTokenExpiry && auth.expiresAt !== undefined) this.#armExpiry(auth.expiresAt);
         try {
           this.#open(msg, auth);
         } catch (err) {
@@ -385,6 +397,20 @@ export class Session {
       this.#statsTimer.unref();
     }
     this.#setDeadline(limits.firstMediaTimeoutMs, "TIMEOUT_NO_MEDIA", "no media");
+  }
+
+  /** Warns a minute before the token expires, and ends the session when it does. */
+  #armExpiry(expiresAt: number): void {
+    const left = expiresAt - Date.now();
+    const warnIn = Math.max(0, left - 60_000);
+    const warn = setTimeout(() => {
+      const s = Math.max(0, Math.round((expiresAt - Date.now()) / 1000));
+      this.#link.send({ type: "error", code: "TOKEN_EXPIRING", message: `the token expires in ${s} s: the session ends then (start a new one with a fresh token)`, fatal: false });
+    }, warnIn);
+    const end = setTimeout(() => this.#fail(new WireError("TOKEN_EXPIRED", "the token has expired: the session ends", CloseCode.Forbidden)), Math.max(0, left));
+    warn.unref();
+    end.unref();
+    this.#expiryTimers.push(warn, end);
   }
 
   #failedAtOnce: Sink[] = [];
@@ -701,6 +727,7 @@ export class Session {
     this.#clearDeadline();
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     if (this.#pauseTimer) clearTimeout(this.#pauseTimer);
+    for (const t of this.#expiryTimers) clearTimeout(t);
     this.#clearRelease();
     if (wasActive && outcome !== "failed") for (const f of this.#interleaver.flush()) this.#fanOut(f);
     // Stats go on while the destinations finish (a lossless client's backlog

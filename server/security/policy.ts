@@ -5,15 +5,18 @@
  * person streaming from their own machine). The address guard
  * (address-policy.ts) applies on top in every mode.
  */
+import { createHash } from "node:crypto";
 import { CloseCode, WireError, type DestinationRequest, type StartMessage } from "../../protocol/wire.js";
 import { parseRtmpUrl, type RtmpUrl } from "../rtmp/rtmp-url.js";
-import { AuthErrorCode, verifyToken, type GoliveGrant } from "./tokens.js";
+import { AuthErrorCode, verifyToken, type GoliveGrant, type VerifiedToken } from "./tokens.js";
 
 export interface DestinationPolicyOptions {
   /** Shared secret for tokens (--token-secret). */
   tokenSecret?: string;
   /** URL patterns the operator allows (--allow-destination). */
   allowlist?: readonly string[];
+  /** Longest token lifetime accepted (exp - iat, or exp - now without iat), seconds (default 86,400). */
+  maxTokenLifetimeS?: number;
 }
 
 /** A destination the session may open. */
@@ -28,6 +31,12 @@ export interface Authorisation {
   record: boolean;
   /** The token's subject, for logs. */
   subject?: string;
+  /** Who the per-user limit counts: "sub:<subject>", else "token:<hash of the token>"; none without a token. */
+  userKey?: string;
+  /** The token's `max` claim. */
+  maxSessions?: number;
+  /** When the token expires, ms since 1970. */
+  expiresAt?: number;
 }
 
 /** Compiles a URL pattern: `*` matches within a path segment, a trailing `*` matches the rest. */
@@ -60,10 +69,14 @@ function notAllowed(id: string, why: string): WireError {
 export class DestinationPolicy {
   readonly #secret: string | undefined;
   readonly #allow: RegExp[];
+  readonly #maxLifetimeS: number;
+  /** Single-use token ids seen, with their expiry (ms): remembered until then. */
+  readonly #usedJti = new Map<string, number>();
 
   constructor(options: DestinationPolicyOptions) {
     this.#secret = options.tokenSecret;
     this.#allow = (options.allowlist ?? []).map(compilePattern);
+    this.#maxLifetimeS = options.maxTokenLifetimeS ?? 86_400;
   }
 
   /** True when neither tokens nor an allowlist restrict destinations. */
@@ -78,8 +91,12 @@ export class DestinationPolicy {
   async authorise(start: StartMessage): Promise<Authorisation> {
     let grant: GoliveGrant | undefined;
     let subject: string | undefined;
+    let token: VerifiedToken | undefined;
     if (this.#secret !== undefined && start.token !== undefined) {
-      ({ grant, subject } = await verifyToken(this.#secret, start.token));
+      token = await verifyToken(this.#secret, start.token);
+      ({ grant, subject } = token);
+      this.#checkLifetime(token);
+      this.#checkOneTime(token);
     } else if (this.#secret !== undefined && this.#allow.length === 0) {
       throw new WireError(AuthErrorCode.TokenMissing, "this bridge needs a token from the app to publish", CloseCode.Forbidden);
     }
@@ -96,7 +113,35 @@ export class DestinationPolicy {
       const why = grant ? "the token does not allow recording on the bridge" : "recording on this bridge needs a token that allows it";
       throw new WireError(AuthErrorCode.RecordNotAllowed, why, CloseCode.Forbidden);
     }
-    return { destinations, record, ...(subject !== undefined && { subject }) };
+    const userKey = token && start.token !== undefined
+      ? (subject !== undefined ? `sub:${subject}` : `token:${createHash("sha256").update(start.token).digest("base64url").slice(0, 22)}`)
+      : undefined;
+    return {
+      destinations, record,
+      ...(subject !== undefined && { subject }),
+      ...(userKey !== undefined && { userKey }),
+      ...(token?.max !== undefined && { maxSessions: token.max }),
+      ...(token && { expiresAt: token.exp * 1000 }),
+    };
+  }
+
+  /** A token that lives longer than the bridge accepts is refused, however it was signed. */
+  #checkLifetime(token: VerifiedToken): void {
+    const from = token.iat ?? Math.floor(Date.now() / 1000);
+    if (token.exp - from > this.#maxLifetimeS) {
+      throw new WireError(AuthErrorCode.TokenLifetime, `the token lives longer than this bridge accepts (at most ${this.#maxLifetimeS} s): ask the app for a shorter one`, CloseCode.Forbidden);
+    }
+  }
+
+  /** A token with a `jti` is single use: remembered until it expires. */
+  #checkOneTime(token: VerifiedToken): void {
+    if (token.jti === undefined) return;
+    const now = Date.now();
+    for (const [id, until] of this.#usedJti) if (until <= now) this.#usedJti.delete(id);
+    if (this.#usedJti.has(token.jti)) {
+      throw new WireError(AuthErrorCode.TokenReused, "this token was for one use and has been used: ask the app for a new one", CloseCode.Forbidden);
+    }
+    this.#usedJti.set(token.jti, token.exp * 1000);
   }
 
   #decide(d: DestinationRequest, grant: GoliveGrant | undefined, tokenPatterns: RegExp[]): AuthorisedDestination | { id: string; error: WireError } {

@@ -15,7 +15,7 @@
  *     dst: [{ id: "yt", url: "rtmp://a.rtmp.youtube.com/live2", key: userKey }],
  *   }, { sealed: true, expiresIn: "2h", subject: userId });
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { EncryptJWT, errors, jwtDecrypt, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import { CloseCode, WireError } from "../../protocol/wire.js";
 
@@ -44,8 +44,25 @@ export interface MintOptions {
   expiresIn?: string | number;
   /** Encrypt instead of sign, hiding the grant from the page. */
   sealed?: boolean;
-  /** The user, for the bridge's logs. */
+  /** The user: the bridge's per-user session limit counts by it (and logs it). */
   subject?: string;
+  /** Most sessions at once this token's user may hold (the `max` claim; the bridge's own limit still applies). */
+  maxSessions?: number;
+  /** Single use: a random `jti`; the bridge refuses it the second time (TOKEN_REUSED). */
+  oneTime?: boolean;
+}
+
+/** What a verified token says besides its grant. */
+export interface VerifiedToken {
+  grant: GoliveGrant;
+  subject?: string;
+  /** Expiry and issue time, seconds since 1970. */
+  exp: number;
+  iat?: number;
+  /** The `max` claim: most sessions at once. */
+  max?: number;
+  /** The `jti` claim: a single-use token's id. */
+  jti?: string;
 }
 
 /** Auth failure codes, sent to the client with close code 4003. */
@@ -53,6 +70,8 @@ export const AuthErrorCode = {
   TokenMissing: "TOKEN_MISSING",
   TokenExpired: "TOKEN_EXPIRED",
   TokenInvalid: "TOKEN_INVALID",
+  TokenLifetime: "TOKEN_LIFETIME_TOO_LONG",
+  TokenReused: "TOKEN_REUSED",
   DestNotAllowed: "DEST_NOT_ALLOWED",
   RecordNotAllowed: "RECORD_NOT_ALLOWED",
 } as const;
@@ -74,6 +93,11 @@ function keys(secret: string): { sign: Uint8Array; seal: Uint8Array } {
 export async function mintToken(secret: string, grant: GoliveGrant, options: MintOptions = {}): Promise<string> {
   const k = keys(secret);
   const claims: JWTPayload = { golive: grant };
+  if (options.maxSessions !== undefined) {
+    if (!Number.isSafeInteger(options.maxSessions) || options.maxSessions < 1) throw new TypeError(`maxSessions must be a positive integer, got ${options.maxSessions}`);
+    claims.max = options.maxSessions;
+  }
+  if (options.oneTime) claims.jti = randomBytes(16).toString("base64url");
   // jose takes a number as the absolute `exp` (seconds since 1970), not as a
   // duration: 3600 would mint a token that expired in 1970.
   const expiresIn = typeof options.expiresIn === "number" ? Math.floor(Date.now() / 1000) + options.expiresIn : (options.expiresIn ?? "1h");
@@ -88,7 +112,7 @@ export async function mintToken(secret: string, grant: GoliveGrant, options: Min
 }
 
 /** Verifies a signed or sealed token; returns its grant. Throws WireError (4003). */
-export async function verifyToken(secret: string, token: string): Promise<{ grant: GoliveGrant; subject?: string }> {
+export async function verifyToken(secret: string, token: string): Promise<VerifiedToken> {
   const k = keys(secret);
   let payload: JWTPayload;
   try {
@@ -105,7 +129,15 @@ export async function verifyToken(secret: string, token: string): Promise<{ gran
   if (!isGrant(grant)) {
     throw new WireError(AuthErrorCode.TokenInvalid, "the token carries no well-formed golive grant", CloseCode.Forbidden);
   }
-  return { grant, ...(typeof payload.sub === "string" && { subject: payload.sub }) };
+  const max = typeof payload.max === "number" && Number.isSafeInteger(payload.max) && payload.max >= 1 ? payload.max : undefined;
+  return {
+    grant,
+    exp: payload.exp!,
+    ...(typeof payload.iat === "number" && { iat: payload.iat }),
+    ...(typeof payload.sub === "string" && { subject: payload.sub }),
+    ...(max !== undefined && { max }),
+    ...(typeof payload.jti === "string" && payload.jti.length > 0 && { jti: payload.jti }),
+  };
 }
 
 /** The shape of a grant, checked so that a malformed one is TOKEN_INVALID rather than a crash later. */
