@@ -28,7 +28,7 @@ export interface StaticFilesOptions {
   idleTimeoutMs?: number;
   /** Cut a response that takes longer than this, ms (default 300,000). */
   totalTimeoutMs?: number;
-  /** Transfers at once from one client address (default 8). */
+  /** Transfers at once from one client address (default 32: a browser opens at most 6 per host; many behind one NAT or proxy). */
   maxTransfersPerAddress?: number;
 }
 
@@ -50,7 +50,7 @@ export class StaticFiles {
     this.#roots = options.roots;
     this.#idleMs = options.idleTimeoutMs ?? 10_000;
     this.#totalMs = options.totalTimeoutMs ?? 300_000;
-    this.#maxPerAddress = options.maxTransfersPerAddress ?? 8;
+    this.#maxPerAddress = options.maxTransfersPerAddress ?? 32;
   }
 
   /** Transfers in progress (all addresses). */
