@@ -160,7 +160,7 @@ Examples:
     .description("publish a media file through a golive bridge over the wire protocol, exactly as a browser would (also the capacity benchmark's load generator)")
     .argument("<file>", "FLV or MP4/MOV file with H.264 video and/or AAC audio")
     .addOption(new Option("-b, --bridge <ws-url>", "the bridge's WebSocket ingest (http:// works too; /ingest is added to a bare host)").env("GOLIVE_BRIDGE").default("ws://127.0.0.1:8080/ingest"))
-    .option("-t, --to <rtmp-url>", "publish to this rtmp(s):// URL, stream key included; repeat for more destinations", (value: string, previous: string[]) => [...previous, value], [] as string[])
+    .addOption(new Option("-t, --to <rtmp-url>", "publish to this rtmp(s):// URL, stream key included; repeat for more destinations (GOLIVE_TO: one URL from the environment, out of ps)").env("GOLIVE_TO").argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]).default([] as string[]))
     .option("--record", "also record the session to an FLV file on the bridge's machine", false)
     .addOption(new Option("--token <jwt>", "authorisation token, for a bridge that requires one (--token-secret)").env("GOLIVE_TOKEN"))
     .addOption(new Option("--realtime", "send each frame when its time comes, like ffmpeg -re (the default)").conflicts("fast"))
