@@ -221,11 +221,6 @@ export class RtmpDestination implements Sink {
     return oldest === undefined ? 0 : Math.max(0, Math.round(performance.now() - oldest));
   }
 
-  /** Alias of backlogMs (the name the session's stats use). */
-  get queuedMs(): number {
-    return this.backlogMs;
-  }
-
   /** Bytes sent and not delivered, plus bytes queued here. */
   get backlogBytes(): number {
     if (this.#state !== "live") return 0;
@@ -320,8 +315,7 @@ export class RtmpDestination implements Sink {
       return;
     }
     this.#stopWatch();
-    this.#state = "ended";
-    this.#pending = [];
+    this.#state = "ended"; // from here #lost ignores this publisher's failure
     const clean = await publisher.close().catch(() => false);
     if (!clean) this.#countLost(publisher);
     this.#bytesSent += publisher.stats().bytesSent;
@@ -391,10 +385,7 @@ export class RtmpDestination implements Sink {
         this.#attempt = 0;
         this.#gateAll = !first;
         this.#state = "live";
-        if (this.#notLiveSince !== undefined) {
-          this.#notLiveMs += performance.now() - this.#notLiveSince;
-          this.#notLiveSince = undefined;
-        }
+        this.#closeNotLive();
         this.#lastProgressAt = performance.now();
         this.#startWatch();
         this.#opts.events.state(this, { state: "live" });
@@ -428,11 +419,11 @@ export class RtmpDestination implements Sink {
     const base = Math.min(maxDelayMs, initialDelayMs * Math.pow(factor, this.#attempt));
     const delay = Math.max(0, Math.min(maxDelayMs, Math.round(base * (1 + jitter * (Math.random() * 2 - 1)))));
     const withinTime = retryForMs > 0 && now - this.#lostAt + delay <= retryForMs;
-    const retry = this.#everLive && !FINAL_CODES.has(code) && this.#attempt < maxAttempts && withinTime;
-    if (!retry) {
+    const retryable = this.#everLive && !FINAL_CODES.has(code);
+    if (!retryable || this.#attempt >= maxAttempts || !withinTime) {
       this.#pending = [];
       this.#state = "failed";
-      const gaveUp = this.#everLive && !FINAL_CODES.has(code) && this.#attempt > 0;
+      const gaveUp = retryable && this.#attempt > 0;
       const why = gaveUp ? `${message} (gave up after ${this.#attempt} attempts over ${Math.round((now - this.#lostAt) / 1000)} s)` : message;
       this.#opts.events.state(this, { state: "failed", code, message: why });
       return;
@@ -472,6 +463,13 @@ export class RtmpDestination implements Sink {
     this.#probeTimer.unref();
   }
 
+  /** Ends the open not-live interval, if any. */
+  #closeNotLive(): void {
+    if (this.#notLiveSince === undefined) return;
+    this.#notLiveMs += performance.now() - this.#notLiveSince;
+    this.#notLiveSince = undefined;
+  }
+
   #clearRetry(): void {
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     if (this.#probeTimer) clearTimeout(this.#probeTimer);
@@ -482,10 +480,7 @@ export class RtmpDestination implements Sink {
   #end(): void {
     this.#stopWatch();
     this.#clearRetry();
-    if (this.#notLiveSince !== undefined) {
-      this.#notLiveMs += performance.now() - this.#notLiveSince;
-      this.#notLiveSince = undefined;
-    }
+    this.#closeNotLive();
     this.#state = "ended";
     this.#pending = [];
     this.#dropQueue();
@@ -626,14 +621,7 @@ export class RtmpDestination implements Sink {
 
   /** Congestion began: every non-key video frame queued goes (the GOPs they belong to get nothing more until their next keyframe). */
   #shedInterFrames(): void {
-    const kept: Queued[] = [];
-    for (let i = this.#queueHead; i < this.#queue.length; i++) {
-      const q = this.#queue[i]!;
-      if (q.frame.kind === "video" && !q.frame.keyframe) this.#unqueue(q);
-      else kept.push(q);
-    }
-    this.#queue = kept;
-    this.#queueHead = 0;
+    this.#shed((q) => q.frame.kind === "video" && !q.frame.keyframe);
   }
 
   /** Past the hard cap: every video frame queued before the newest queued keyframe goes; audio stays. */
@@ -647,10 +635,15 @@ export class RtmpDestination implements Sink {
       }
     }
     if (newestKey <= this.#queueHead) return;
+    this.#shed((q, i) => i < newestKey && q.frame.kind === "video");
+  }
+
+  /** Drops (and counts) the queued frames `drop` picks; the rest stay in order. */
+  #shed(drop: (q: Queued, index: number) => boolean): void {
     const kept: Queued[] = [];
     for (let i = this.#queueHead; i < this.#queue.length; i++) {
       const q = this.#queue[i]!;
-      if (i < newestKey && q.frame.kind === "video") this.#unqueue(q);
+      if (drop(q, i)) this.#unqueue(q);
       else kept.push(q);
     }
     this.#queue = kept;

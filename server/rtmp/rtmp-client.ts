@@ -97,7 +97,7 @@ export const DEFAULT_WINDOW_ACK_SIZE = 16 * 1024;
  * Slack for servers that count the handshake in their Acknowledgements
  * (C0+C1+C2 = 3073 bytes) where others (nginx-rtmp) do not.
  */
-const HANDSHAKE_BYTES = 1 + 1536 + 1536;
+export const HANDSHAKE_BYTES = 1 + 1536 + 1536;
 
 export class RtmpPublishClient {
   readonly #core: Core;

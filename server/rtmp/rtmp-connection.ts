@@ -13,7 +13,7 @@ import tls from "node:tls";
 import type { AmfValue, AudioTagHeader, Core, VideoTagHeader } from "../../wasm/host/index.js";
 import { loadCoreNode } from "../../wasm/host/load-node.js";
 import { RtmpError, RtmpErrorCode } from "./rtmp-errors.js";
-import { RtmpPublishClient, type PublishClientOptions, type PublishState } from "./rtmp-client.js";
+import { HANDSHAKE_BYTES, RtmpPublishClient, type PublishClientOptions, type PublishState } from "./rtmp-client.js";
 import { parseRtmpUrl, redact, type RtmpUrl } from "./rtmp-url.js";
 
 export interface RtmpPublisherOptions extends Omit<PublishClientOptions, "url"> {
@@ -81,8 +81,6 @@ const NO_ACK_MS = 1500;
 const KERNEL_BYTES = 8 * 1024 * 1024;
 /** After an Acknowledgement, the window that follows it is counted in as delivered over this long, ms. */
 const ACK_RAMP_MS = 200;
-/** Servers that count the handshake in their Acknowledgements run this far ahead of the others. */
-const HANDSHAKE_SLACK = 1 + 1536 + 1536;
 
 /** Sent without a single Acknowledgement back: warn that the backlog measure is blind to the kernel. */
 const NO_ACK_WARNING_BYTES = 1024 * 1024;
@@ -111,7 +109,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   /** performance.now() of the last Acknowledgement. */
   #lastAckAt = 0;
   /** When a window was first in the kernel's hands without an Acknowledgement. */
-  #windowsTakenAt: number | undefined;
+  #windowTakenAt: number | undefined;
   #timers: NodeJS.Timeout[] = [];
   #closed = false;
   /** close() or destroy() was called: a pending or later publish() must not go on. */
@@ -138,9 +136,12 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
 
   /** Milliseconds of media between the oldest media message still in user space and the newest. */
   get queuedMs(): number {
-    const client = this.#client;
-    if (!client) return 0;
-    return this.#msFrom(client.bytesSent - this.queuedBytes);
+    return this.#client ? this.#msFrom(this.#handedOver) : 0;
+  }
+
+  /** Of the bytes sent after the handshake, those the kernel has taken. */
+  get #handedOver(): number {
+    return Math.max(0, (this.#client?.bytesSent ?? 0) - this.queuedBytes);
   }
 
   /** Bytes written to the socket, handshake included (socket.bytesWritten). */
@@ -168,12 +169,11 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   get backlogSource(): BacklogSource {
     const client = this.#client;
     if (!client || client.acksReceived > 0) return client ? "acks" : "pending";
-    const taken = client.bytesSent - this.queuedBytes;
-    if (this.#windowsTakenAt === undefined) {
-      if (taken < client.windowAckSize + HANDSHAKE_SLACK) return "pending";
-      this.#windowsTakenAt = performance.now();
+    if (this.#windowTakenAt === undefined) {
+      if (this.#handedOver < client.windowAckSize + HANDSHAKE_BYTES) return "pending";
+      this.#windowTakenAt = performance.now();
     }
-    return performance.now() - this.#windowsTakenAt >= NO_ACK_MS ? "socket" : "pending";
+    return performance.now() - this.#windowTakenAt >= NO_ACK_MS ? "socket" : "pending";
   }
 
   /** Of `sentBytes`, how much has reached the server (see backlogSource). */
@@ -181,7 +181,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     const client = this.#client;
     if (!client) return 0;
     if (this.#allDelivered) return client.bytesSent;
-    const handedOver = Math.max(0, client.bytesSent - this.queuedBytes);
+    const handedOver = this.#handedOver;
     // Before the first Acknowledgement none is due until a window has gone
     // out: up to one window counts as delivered (as after any Acknowledgement).
     if (client.acksReceived === 0) return this.backlogSource === "socket" ? handedOver : Math.min(handedOver, client.windowAckSize);
@@ -203,7 +203,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   get progressBytes(): number {
     const client = this.#client;
     if (!client) return 0;
-    return client.acksReceived > 0 ? client.bytesAcknowledged : Math.max(0, client.bytesSent - this.queuedBytes);
+    return client.acksReceived > 0 ? client.bytesAcknowledged : this.#handedOver;
   }
 
   /** Bytes that should already have produced progress: beyond one window unacknowledged, or any still in user space. */
@@ -211,7 +211,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
     const client = this.#client;
     if (!client) return 0;
     if (client.acksReceived === 0) return this.queuedBytes;
-    return Math.max(0, client.bytesSent - client.bytesAcknowledged - client.windowAckSize - HANDSHAKE_SLACK);
+    return Math.max(0, client.bytesSent - client.bytesAcknowledged - client.windowAckSize - HANDSHAKE_BYTES);
   }
 
   /** The Acknowledgement window announced, bytes (the backlog measure's resolution). */
@@ -258,7 +258,7 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
   #trimMarks(): void {
     const client = this.#client;
     if (!client) return;
-    const keepAfter = client.acksReceived > 0 ? client.bytesAcknowledged : client.bytesSent - this.queuedBytes - KERNEL_BYTES;
+    const keepAfter = client.acksReceived > 0 ? client.bytesAcknowledged : this.#handedOver - KERNEL_BYTES;
     this.#markHead = Math.max(this.#markHead, this.#firstMarkAfter(keepAfter));
     if (this.#markHead >= 2048) {
       this.#mediaMarks.splice(0, this.#markHead);
@@ -324,17 +324,13 @@ export class RtmpPublisher extends EventEmitter<RtmpPublisherEvents> {
 
       // The address policy runs before any packet leaves: on an IP literal
       // here, on names inside the lookup, and again on the connected peer.
-      const check = this.#options.checkAddress;
-      if (check && net.isIP(this.url.host) !== 0) {
-        try {
-          check(this.url.host, net.isIP(this.url.host) === 6 ? "IPv6" : "IPv4");
-        } catch (err) {
-          // Fails like every other path (state "failed", `error` set, the
-          // client's core buffers freed, publish() rejects); no socket is
-          // opened, so no "close" follows.
-          client.abort(notAllowed(err));
-          return;
-        }
+      const refused = refusedLiteral(this.url, this.#options.checkAddress);
+      if (refused !== undefined) {
+        // Fails like every other path (state "failed", `error` set, the
+        // client's core buffers freed, publish() rejects); no socket is
+        // opened, so no "close" follows.
+        client.abort(notAllowed(refused));
+        return;
       }
       const socket = this.#openSocket();
       this.#socket = socket;
@@ -555,13 +551,9 @@ export type ProbeOptions = Pick<RtmpPublisherOptions, "lookup" | "checkAddress">
 export function probeReachable(url: RtmpUrl, options: ProbeOptions = {}): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const lookup = checkedLookup(options.lookup, options.checkAddress);
-    if (options.checkAddress && net.isIP(url.host) !== 0) {
-      try {
-        options.checkAddress(url.host, net.isIP(url.host) === 6 ? "IPv6" : "IPv4");
-      } catch {
-        resolve(false);
-        return;
-      }
+    if (refusedLiteral(url, options.checkAddress) !== undefined) {
+      resolve(false);
+      return;
     }
     const socket = net.connect({ host: url.host, port: url.port, ...(lookup && { lookup }) });
     const done = (ok: boolean): void => {
@@ -584,6 +576,18 @@ export function probeReachable(url: RtmpUrl, options: ProbeOptions = {}): Promis
     });
     socket.once("error", () => done(false));
   });
+}
+
+/** The address policy's refusal of a URL whose host is an IP literal (undefined: allowed, or a name: checked in the lookup). */
+function refusedLiteral(url: RtmpUrl, check: ((address: string, family: string) => void) | undefined): unknown {
+  const family = net.isIP(url.host);
+  if (!check || family === 0) return undefined;
+  try {
+    check(url.host, family === 6 ? "IPv6" : "IPv4");
+    return undefined;
+  } catch (err) {
+    return err ?? new Error("address not allowed");
+  }
 }
 
 /** publish() settled by close() or destroy() before the server accepted it. */

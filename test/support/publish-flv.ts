@@ -18,8 +18,8 @@ export interface PublishedCounts {
   keyframes: number;
 }
 
-/** Publishes `path` to `options.url`; resolves after a clean close. */
-export async function publishFlv(path: string, options: RtmpPublisherOptions): Promise<PublishedCounts> {
+/** Publishes `path` to `options.url`; resolves after a clean close, with the server's Acknowledgements counted. */
+export async function publishFlv(path: string, options: RtmpPublisherOptions): Promise<PublishedCounts & { acksReceived: number }> {
   const core = await loadCoreNode();
   const flv = readFlv(new Uint8Array(await readFile(path)));
   const publisher = new RtmpPublisher({ core, ...options });
@@ -53,6 +53,13 @@ export async function publishFlv(path: string, options: RtmpPublisherOptions): P
     if (!ok) await once(publisher, "drain");
   }
   if (failure) throw failure;
+  // Wait (at most 2 s) until the backlog measure says the server has it all:
+  // its Acknowledgements come in meanwhile (a closed publish reads nothing
+  // more); a server that sends none is known as such after 1.5 s.
+  for (let waited = 0; waited < 2000 && publisher.backlogBytes > publisher.ackWindow; waited += 10) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const { acksReceived } = publisher.stats();
   await publisher.close();
-  return counts;
+  return { ...counts, acksReceived };
 }
