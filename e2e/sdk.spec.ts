@@ -212,10 +212,12 @@ test("MediaRecorder fallback when VideoEncoder is missing: still H.264 + AAC tha
   // Nothing lost at stop: the last video frame within 100 ms of the last audio frame.
   const report = await analyzeRecording(file!);
   expect(Math.abs(report.audioMinusVideoS!), describeStream(report)).toBeLessThanOrEqual(0.1 + 1 / 30);
-  // It plays: ffmpeg decodes every frame without an error.
+  // It plays: ffmpeg decodes every frame without an error. On the stream's own
+  // 1 ms time base: the recorder's frames come as captured, not on a 1/30 s grid
+  // (two 20 ms apart can share a grid slot, which ffmpeg's default would report).
   const { execFile } = await import("node:child_process");
   const { promisify } = await import("node:util");
-  const { stderr } = await promisify(execFile)("ffmpeg", ["-v", "error", "-i", file!, "-f", "null", "-"]);
+  const { stderr } = await promisify(execFile)("ffmpeg", ["-v", "error", "-i", file!, "-enc_time_base:v", "-1", "-f", "null", "-"]);
   expect(stderr.trim()).toBe("");
 });
 

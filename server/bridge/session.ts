@@ -489,11 +489,14 @@ export class Session {
       this.#framesBeforeStart++; // e.g. audio captured just before the first video frame
       return;
     }
-    if (last !== undefined && dtsMs < last) {
+    if (last !== undefined && dtsMs <= last) {
       if (last - dtsMs > this.#host.limits.timestampToleranceMs) {
         throw new WireError(WireErrorCode.TimeWentBackwards, `track ${frame.track} went back in time by ${last - dtsMs} ms (tolerance ${this.#host.limits.timestampToleranceMs} ms)`);
       }
-      dtsMs = last; // jitter within tolerance: clamp
+      // Jitter within tolerance, or two frames in one millisecond (MediaRecorder's
+      // WebM has ms timestamps): 1 ms after the last one. Decode times of a track
+      // must strictly increase: FFmpeg's muxers refuse equal ones.
+      dtsMs = last + 1;
     }
     if (dtsMs > 0x7fffffff) throw new WireError(WireErrorCode.BadFrame, "session time passed 2^31 ms");
     if (dtsMs < this.#newestMs && this.#interleaver.windowMs === 0) this.#notInterleaved(frame.track, dtsMs);
@@ -503,7 +506,7 @@ export class Session {
       kind: track.kind,
       keyframe: track.kind === "audio" || frame.keyframe,
       dtsMs,
-      ctsMs: ptsMs - dtsMs,
+      ctsMs: Math.max(0, ptsMs - dtsMs),
       payload: frame.payload,
       receivedAt,
     };

@@ -91,6 +91,28 @@ async function stopAndProbe(c: WireTestClient, file: string): Promise<void> {
   expect(probe.counts).toEqual({ video: media.counts.video, audio: media.counts.audio });
 }
 
+describe("each track's timestamps", () => {
+  it("a frame stamped at, or just before, its track's last one is written 1 ms after it: decode times strictly increase and FFmpeg reads the file without an error", async () => {
+    const { c, file } = await started();
+    // Two video frames in one millisecond (MediaRecorder's WebM has ms timestamps) and one 20 ms
+    // back (jitter within the tolerance), as a MediaRecorder-fed client can send them.
+    const video = media.frames.filter(isVideo);
+    const sameAs = new Map<MediaFrame, number>([[video[5]!, video[4]!.timestampUs + 300], [video[9]!, video[8]!.timestampUs - 20_000]]);
+    const frames = media.frames.map((f) => (sameAs.has(f) ? { ...f, timestampUs: sameAs.get(f)! } : f));
+    await c.sendFrames(frames);
+    await stopAndProbe(c, file);
+    const v = (await written(file)).filter((t) => t.type === "video").map((t) => t.ms);
+    expect(v[5]).toBe(ms(video[4]!) + 1);
+    expect(v[9]).toBe(ms(video[8]!) + 1);
+    for (let i = 1; i < v.length; i++) expect(v[i]!, `video frame ${i}`).toBeGreaterThan(v[i - 1]!);
+    const { execFile } = await import("node:child_process");
+    const { promisify } = await import("node:util");
+    const { stderr } = await promisify(execFile)("ffmpeg", ["-v", "error", "-i", file, "-enc_time_base:v", "-1", "-f", "null", "-"]);
+    expect(stderr.trim()).toBe("");
+    expect(c.messages.filter((m) => m.type === "error")).toEqual([]);
+  });
+});
+
 describe("cross-track order", () => {
   it("by default a video frame waits for the audio frame covering its time; with interleaved it is written at once", async () => {
     // The file's frames in order, up to and including its 10th video frame: nothing after it yet.
