@@ -26,6 +26,12 @@ export default tseslint.config(
     },
   },
   {
+    // The example apps carry their own tsconfig.json (for their consumers, where
+    // golive comes from node_modules); here the root's resolves golive to the sources.
+    files: ["examples/embed-*/**/*.ts", "examples/vite-app/**/*.ts"],
+    languageOptions: { parserOptions: { projectService: false, project: "./tsconfig.json", tsconfigRootDir: import.meta.dirname } },
+  },
+  {
     // Playwright fixtures take their dependencies by destructuring, `{}` when none.
     files: ["e2e/**/*.ts"],
     rules: { "no-empty-pattern": "off" },

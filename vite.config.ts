@@ -25,7 +25,7 @@ export default defineConfig({
     },
   },
   worker: { format: "es" },
-  optimizeDeps: { exclude: ["@ffmpeg/ffmpeg", "@ffmpeg/util"] },
+  optimizeDeps: { exclude: ["@ffmpeg/ffmpeg"] },
   server: {
     host: "127.0.0.1",
     fs: { allow: [fileURLToPath(new URL(".", import.meta.url))] },

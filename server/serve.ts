@@ -2,10 +2,10 @@
  * `golive serve`: runs the bridge until SIGINT/SIGTERM, then ends every
  * session cleanly (destinations unpublish) within a bound and exits.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { Bridge, isLoopbackHost, type BridgeOptions } from "./bridge/bridge.js";
 import { createLogger } from "./log.js";
+import { webRoot } from "./web-root.js";
 
 export interface ServeOptions {
   port: number;
@@ -45,15 +45,6 @@ export interface ServeOptions {
   shutdownTimeoutMs: number;
 }
 
-/** The built demo page, if any (dist/web next to dist/server). */
-function defaultStaticDir(): string | undefined {
-  for (const rel of ["../web", "../../dist/web"]) {
-    const dir = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(`${dir}/index.html`)) return dir;
-  }
-  return undefined;
-}
-
 /** Starts the bridge; resolves with the exit code after a signal. */
 export async function serve(options: ServeOptions): Promise<number> {
   const logger = createLogger({ level: options.logLevel });
@@ -87,7 +78,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     recordDir: options.recordDir,
     allowPrivate: options.allowPrivate,
     // An app's pages first, then golive's build (/golive.js and its workers, same-origin).
-    staticDir: [options.staticDir, defaultStaticDir()].filter((dir): dir is string => dir !== undefined),
+    staticDir: [options.staticDir, webRoot].filter((dir): dir is string => dir !== undefined),
     limits: {
       maxDestinations: options.maxDestinations,
       resumeGraceMs: options.resumeGraceMs,

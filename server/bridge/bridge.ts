@@ -1,27 +1,54 @@
 /**
- * The bridge process: one HTTP server with the WebSocket ingest at /ingest,
- * /healthz, /metrics and the demo page at /. Owns every session.
+ * The bridge: the WebSocket ingest at /ingest, /healthz, /metrics and the
+ * demo page at /, on its own HTTP server (listen()) or on an app's
+ * (noServer: the app calls handleUpgrade() and handleRequest()). Owns every
+ * session, and tells the app about them through events.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { BlockList, isIP, type AddressInfo } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Duplex } from "node:stream";
 import { resolve } from "node:path";
 import { WebSocketServer, type WebSocket } from "ws";
-import { CloseCode, encodeMessage, INGEST_PATH, MAX_CONTROL_BYTES, SUBPROTOCOL, WireError } from "../../protocol/wire.js";
+import { CloseCode, encodeMessage, INGEST_PATH, MAX_CONTROL_BYTES, SUBPROTOCOL, WireError, type DestinationState, type DestinationStats } from "../../protocol/wire.js";
 import type { Core } from "../../wasm/host/index.js";
 import { loadCoreNode } from "../../wasm/host/load-node.js";
-import type { Logger } from "../log.js";
+import { createLogger, type Logger } from "../log.js";
 import { BridgeMetrics } from "../metrics.js";
 import type { RtmpPublisherOptions } from "../rtmp/rtmp-connection.js";
 import { addressGuard } from "../security/address-policy.js";
 import { DestinationPolicy } from "../security/policy.js";
 import type { RtmpDestinationOptions } from "./rtmp-destination.js";
+import { ffmpegCoreDir, webRoot } from "../web-root.js";
+import { authorizeWithHook, type AuthorizeHook } from "./authorize.js";
 import { StaticFiles, type StaticFilesOptions } from "./static-files.js";
 import { DEFAULT_SESSION_LIMITS, Session, type SessionLimits, type SessionLink } from "./session.js";
 
 export interface BridgeOptions {
+  /**
+   * Attach to the app's own HTTP server instead of listening: the app calls
+   * handleUpgrade() from its server's "upgrade" event on the path it
+   * chooses, and handleRequest() if it wants /healthz, /metrics and the
+   * static files. listen() is then an error. (Like ws's noServer.)
+   */
+  noServer?: boolean;
+  /**
+   * The app's own authorisation, instead of tokens and the allowlist: called
+   * for each "start" with the upgrade request (cookies, headers) and what
+   * the client asks for; see AuthorizeResult. The address guard and every
+   * limit still apply.
+   */
+  authorize?: AuthorizeHook;
+  /** Longest the authorize hook may take, ms (default 10,000); past it the session is refused. */
+  authorizeTimeoutMs?: number;
+  /**
+   * Who may frame the pages the bridge serves (CSP frame-ancestors sources,
+   * e.g. "https://app.example"). Default: nobody ('none'): the demo page asks
+   * for the camera, and a page that frames it could trick a click.
+   */
+  frameAncestors?: readonly string[];
   /** Listen address (default 127.0.0.1). */
   host?: string;
   /** Listen port (default 8080; 0 = any free port). */
@@ -97,9 +124,72 @@ export interface BridgeOptions {
   /** Require `Authorization: Bearer <metricsToken>` on /metrics (default: open). */
   metricsToken?: string;
   /** How static files are sent (timeouts, transfers per address; see static-files.ts). */
-  staticFiles?: Omit<StaticFilesOptions, "roots">;
-  logger: Logger;
+  staticFiles?: Omit<StaticFilesOptions, "roots" | "headers">;
+  /** Structured log (pino; default: silent). */
+  logger?: Logger;
   core?: Core;
+}
+
+/** A session was authorised; its destinations are opening. */
+export interface SessionStartedEvent {
+  session: string;
+  /** The client's address. */
+  remote: string;
+  /** The token's subject, or the user the authorize hook named. */
+  user?: string;
+  /** Each destination the client asked for: its id and where it goes (stream key hidden). */
+  destinations: Array<{ id: string; target: string }>;
+  /** The recording's file name, when the session records on the bridge. */
+  recording?: string;
+}
+
+/** A destination of a session changed state (connecting, live, reconnecting, failed, ended). */
+export interface DestinationStateEvent {
+  session: string;
+  id: string;
+  target: string;
+  state: DestinationState;
+  /** Why, for failed and reconnecting: a stable code and a readable message. */
+  code?: string;
+  message?: string;
+  attempt?: number;
+  retryInMs?: number;
+}
+
+/** A session is over; what each destination carried. */
+export interface SessionEndedEvent {
+  session: string;
+  outcome: "stopped" | "failed" | "disconnected";
+  destinations: DestinationStats[];
+}
+
+/** The bridge's events (bridge.on("session", ...)). A listener that throws is logged, never the bridge's problem. */
+export interface BridgeEvents {
+  session: [SessionStartedEvent];
+  destination: [DestinationStateEvent];
+  sessionEnded: [SessionEndedEvent];
+}
+
+/**
+ * The demo page's Content-Security-Policy: its own scripts, workers and
+ * WASM ('wasm-unsafe-eval' compiles WebAssembly, no eval()); blob: for the
+ * audio worklet and the probe's worker, which are built in the page; inline
+ * styles for the widget's shadow DOM; the WebSocket to this bridge ('self').
+ */
+export function demoPageCsp(frameAncestors: readonly string[]): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval' blob:",
+    "worker-src 'self' blob:",
+    "connect-src 'self'",
+    "img-src 'self' data: blob:",
+    "media-src 'self' blob: mediastream:",
+    "style-src 'self' 'unsafe-inline'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    `frame-ancestors ${frameAncestors.length > 0 ? frameAncestors.join(" ") : "'none'"}`,
+  ].join("; ");
 }
 
 
@@ -171,9 +261,12 @@ const PLACEHOLDER = `<!doctype html><meta charset="utf-8"><title>golive</title>
 (subprotocol <code>${SUBPROTOCOL}</code>), health at <a href="/healthz">/healthz</a>, metrics at
 <a href="/metrics">/metrics</a>. The demo page is not built: run <code>npm run build</code>.</p>`;
 
-export class Bridge {
+export class Bridge extends EventEmitter<BridgeEvents> {
   readonly metrics = new BridgeMetrics();
   readonly #static: StaticFiles | undefined;
+  /** ffmpeg.wasm's core at /ffmpeg-core/, when @ffmpeg/core is installed and golive's page is served. */
+  readonly #ffmpegCore: StaticFiles | undefined;
+  #ready: Promise<void> | undefined;
   readonly sessions = new Set<Session>();
   readonly #opts: BridgeOptions;
   readonly #limits: SessionLimits;
@@ -198,12 +291,32 @@ export class Bridge {
   readonly #maxSessionsPerIp: number;
 
   constructor(options: BridgeOptions) {
+    super();
     this.#opts = options;
     this.#limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
-    this.#log = options.logger;
+    this.#log = options.logger ?? createLogger({ level: "silent" });
     if (Array.isArray(options.trustProxy)) this.#trustedProxies = proxyList(options.trustProxy);
     const roots = typeof options.staticDir === "string" ? [options.staticDir] : (options.staticDir ?? []);
-    this.#static = roots.length > 0 ? new StaticFiles({ ...options.staticFiles, roots }) : undefined;
+    const ours = roots.map((r) => webRoot !== undefined && resolve(r) === webRoot);
+    const ancestors = options.frameAncestors ?? [];
+    const denyFraming = ancestors.length === 0 || (ancestors.length === 1 && ancestors[0] === "'none'");
+    this.#static = roots.length > 0
+      ? new StaticFiles({
+        ...options.staticFiles,
+        roots,
+        // golive's own page gets its full policy; an app's pages only who may frame them (their scripts are theirs).
+        headers: ({ root, contentType }) => {
+          if (!contentType.startsWith("text/html")) return {};
+          return {
+            "content-security-policy": ours[root] ? demoPageCsp(ancestors) : `frame-ancestors ${denyFraming ? "'none'" : ancestors.join(" ")}`,
+            ...(denyFraming && { "x-frame-options": "DENY" }),
+            "referrer-policy": "no-referrer",
+          };
+        },
+      })
+      : undefined;
+    const core = ours.some(Boolean) ? ffmpegCoreDir() : undefined;
+    this.#ffmpegCore = core ? new StaticFiles({ ...options.staticFiles, roots: [core] }) : undefined;
     this.#policy = new DestinationPolicy({
       ...(options.tokenSecret !== undefined && { tokenSecret: options.tokenSecret }),
       ...(options.allowDestinations !== undefined && { allowlist: options.allowDestinations }),
@@ -232,14 +345,33 @@ export class Bridge {
     return `ws://${host}:${port}${INGEST_PATH}`;
   }
 
-  /** Starts listening; resolves once bound. */
+  /**
+   * Loads the WASM core and sets up the WebSocket layer; listen() does it,
+   * and with noServer the first handleUpgrade() does (await it to know the
+   * bridge can take sessions, e.g. before your server listens).
+   */
+  ready(): Promise<void> {
+    this.#ready ??= (async () => {
+      this.#core = this.#opts.core ?? (await loadCoreNode());
+      const maxPayload = this.#opts.maxMessageBytes ?? this.#limits.maxFrameBytes + 64 * 1024;
+      this.#wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false });
+    })();
+    return this.#ready;
+  }
+
+  /** Starts listening; resolves once bound. Not with noServer (the app's server listens). */
   async listen(): Promise<void> {
-    this.#core = this.#opts.core ?? (await loadCoreNode());
-    const maxPayload = this.#opts.maxMessageBytes ?? this.#limits.maxFrameBytes + 64 * 1024;
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false });
+    if (this.#opts.noServer) throw new TypeError("this bridge was made with noServer: the app's server listens and calls handleUpgrade()");
+    await this.ready();
     const server = createServer((req, res) => void this.#http(req, res));
     server.maxConnections = this.#opts.maxConnections ?? 4096;
-    server.on("upgrade", (req, socket, head) => this.#upgrade(req, socket, head));
+    server.on("upgrade", (req, socket, head) => {
+      if (new URL(req.url ?? "/", "http://x").pathname !== INGEST_PATH) {
+        socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nNot Found");
+        return;
+      }
+      this.handleUpgrade(req, socket, head);
+    });
     this.#server = server;
     await new Promise<void>((resolveListen, reject) => {
       server.once("error", reject);
@@ -276,12 +408,24 @@ export class Bridge {
     clearTimeout(cut);
   }
 
-  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
+  /**
+   * Takes a WebSocket upgrade for the ingest: call it from your server's
+   * "upgrade" event for the path your clients use (they connect with the
+   * golive.v1 subprotocol). Checks Host, Origin, the subprotocol and the
+   * pending-connection caps, and answers refusals itself (403/400/503).
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!this.#wss) {
+      socket.on("error", () => undefined);
+      this.ready().then(() => this.handleUpgrade(req, socket, head), (err: unknown) => {
+        this.#log.error({ err: err instanceof Error ? err.message : String(err) }, "the bridge could not load its WASM core");
+        socket.destroy();
+      });
+      return;
+    }
     const refuse = (status: number, text: string): void => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
     };
-    if (path !== INGEST_PATH) return refuse(404, "Not Found");
     if (this.#closing) return refuse(503, "Service Unavailable");
     if (!this.#hostAllowed(req)) {
       this.metrics.refusals.inc({ code: "HOST_NOT_ALLOWED" });
@@ -299,7 +443,7 @@ export class Bridge {
       this.metrics.refusals.inc({ code: "TOO_MANY_PENDING" });
       return refuse(503, "Too many connections waiting to start");
     }
-    this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#connection(ws, req, socket));
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connection(ws, req, socket));
   }
 
   #connection(ws: WebSocket, req: IncomingMessage, raw: Duplex): void {
@@ -400,7 +544,7 @@ export class Bridge {
           refuse("SESSION_LIMIT_PER_IP", `at most ${this.#maxSessionsPerIp} sessions per address`, CloseCode.LimitExceeded);
           return;
         }
-        session = this.#createSession(link, remote);
+        session = this.#createSession(link, remote, req);
       }
       if (isBinary) session.handleBinary(data);
       else session.handleText(data.toString("utf8"));
@@ -452,8 +596,18 @@ export class Bridge {
 
   #trustedProxies: BlockList | undefined;
 
+  /**
+   * The address this bridge is reached on: the one it is bound to, or with
+   * noServer the local address of the request's connection (the app's
+   * server; never what the Host header says).
+   */
+  #boundHost(req: IncomingMessage): string {
+    if (this.#opts.noServer) return normalizeAddress(req.socket.localAddress ?? "127.0.0.1");
+    return this.#opts.host ?? "127.0.0.1";
+  }
+
   #hostAllowed(req: IncomingMessage): boolean {
-    if (isLoopbackHost(this.#opts.host ?? "127.0.0.1")) return true;
+    if (isLoopbackHost(this.#boundHost(req))) return true;
     const host = req.headers.host;
     if (host === undefined) return false;
     const name = hostName(host);
@@ -484,9 +638,10 @@ export class Bridge {
    * wildcard), plus http://localhost:<port> on loopback. Never derived from
    * the request's Host.
    */
-  #ownOrigins(): Set<string> {
-    const port = this.#server && typeof this.#server.address() === "object" ? (this.#server.address() as AddressInfo).port : this.#opts.port ?? 8080;
-    const bound = this.#opts.host ?? "127.0.0.1";
+  #ownOrigins(req: IncomingMessage): Set<string> {
+    const listening = this.#server && typeof this.#server.address() === "object" ? (this.#server.address() as AddressInfo).port : this.#opts.port ?? 8080;
+    const port = this.#opts.noServer ? req.socket.localPort ?? 0 : listening;
+    const bound = this.#boundHost(req);
     const addresses = bound === "0.0.0.0" || bound === "::" ? Object.values(networkInterfaces()).flat().flatMap((i) => (i ? [i.address] : [])) : [bound];
     const origins = new Set<string>();
     for (const a of addresses) origins.add(`http://${isIP(a) === 6 ? `[${a}]` : a}:${port}`);
@@ -514,9 +669,9 @@ export class Bridge {
       return false;
     }
     // The page this bridge serves: its own origins, never whatever Host says.
-    if (this.#ownOrigins().has(url.origin)) return true;
+    if (this.#ownOrigins(req).has(url.origin)) return true;
     // With no list, a bridge on loopback also takes any loopback page (a local app).
-    if (list === undefined && isLoopbackHost(this.#opts.host ?? "127.0.0.1")) return isLoopbackHost(url.hostname);
+    if (list === undefined && isLoopbackHost(this.#boundHost(req))) return isLoopbackHost(url.hostname);
     return false;
   }
 
@@ -536,7 +691,17 @@ export class Bridge {
     return target?.resumable ? target : undefined;
   }
 
-  #createSession(link: SessionLink, remote: string): Session {
+  /** Emits an event; a listener that throws is the app's bug, logged, not the session's. */
+  #emit<K extends keyof BridgeEvents>(event: K, ...args: BridgeEvents[K]): void {
+    try {
+      (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args);
+    } catch (err) {
+      this.#log.error({ event, err: err instanceof Error ? err.message : String(err) }, "a bridge event listener threw");
+    }
+  }
+
+  #createSession(link: SessionLink, remote: string, req: IncomingMessage): Session {
+    const hook = this.#opts.authorize;
     const guard = addressGuard(this.#opts.allowPrivate ?? false, (address) => this.#log.warn({ remote, address }, "destination address refused"));
     const session: Session = new Session({
       core: this.#core!,
@@ -546,6 +711,11 @@ export class Bridge {
       publisher: { ...this.#opts.publisher, ...(guard && { checkAddress: guard }) },
       ...(this.#opts.destination && { destination: this.#opts.destination }),
       policy: this.#policy,
+      ...(hook && {
+        authorise: (start) => authorizeWithHook(hook, { request: req, remote }, start, this.#opts.authorizeTimeoutMs ?? 10_000, (err) => {
+          this.#log.error({ remote, err: err instanceof Error ? err.message : String(err) }, "the authorize hook failed");
+        }),
+      }),
       log: (level, event, fields) => this.#log[level]({ ...fields, remote }, event),
       onBytesIn: (n) => this.metrics.bytesIn.inc(n),
       onFrameIn: (kind) => this.metrics.framesIn.inc({ kind }),
@@ -554,10 +724,18 @@ export class Bridge {
         this.metrics.framesOut.inc({ sink, kind: frame.kind });
         this.metrics.frameLatency.observe({ sink }, Number(process.hrtime.bigint() - frame.receivedAt) / 1e9);
       },
-      onDestinationState: (change) => {
+      onDestinationState: (change, sink) => {
         this.metrics.destinationStates.inc({ state: change.state, code: change.code ?? "" });
         // One per connection lost while live, however many attempts it takes.
         if (change.state === "reconnecting" && change.attempt === 1) this.metrics.reconnects.inc();
+        this.#emit("destination", { session: session.id, id: sink.id, target: sink.target, ...change });
+      },
+      onStarted: (s, started) => {
+        this.#emit("session", {
+          session: s.id, remote, destinations: started.destinations,
+          ...(started.subject !== undefined && { user: started.subject }),
+          ...(started.recording !== undefined && { recording: started.recording }),
+        });
       },
       admit: (s, auth) => {
         if (auth.userKey === undefined) return undefined;
@@ -588,6 +766,7 @@ export class Bridge {
         if (dropped > 0) this.metrics.framesDropped.inc(dropped);
         const lost = stats.reduce((n, d) => n + d.framesLost, 0);
         if (lost > 0) this.metrics.framesLost.inc(lost);
+        this.#emit("sessionEnded", { session: s.id, outcome, destinations: stats });
       },
     }, link);
     this.sessions.add(session);
@@ -598,45 +777,67 @@ export class Bridge {
     return session;
   }
 
-  async #http(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://x");
-    if (!this.#hostAllowed(req)) {
-      this.metrics.refusals.inc({ code: "HOST_NOT_ALLOWED" });
-      res.writeHead(403, { "content-type": "text/plain" }).end("Host not allowed (see --allowed-hosts, --public-url)");
-      return;
+  /**
+   * Answers the bridge's HTTP endpoints on an app's server: /healthz,
+   * /metrics, the files of `staticDir` (golive.js and its assets, the demo
+   * page) and, with golive's page, ffmpeg.wasm's core under /ffmpeg-core/.
+   * `prefix` is where they are mounted ("/golive" for /golive/healthz);
+   * Express's app.use(prefix, ...) already takes it off req.url. Resolves
+   * false for a request that is none of these (hand it to your next
+   * handler), true once answered.
+   */
+  async handleRequest(req: IncomingMessage, res: ServerResponse, options: { prefix?: string } = {}): Promise<boolean> {
+    let pathname = new URL(req.url ?? "/", "http://x").pathname;
+    const prefix = options.prefix?.replace(/\/+$/, "");
+    if (prefix) {
+      if (pathname === prefix) pathname = "/";
+      else if (pathname.startsWith(`${prefix}/`)) pathname = pathname.slice(prefix.length);
+      else return false;
     }
     try {
-      if (url.pathname === "/healthz") {
-        res.writeHead(this.#closing ? 503 : 200, { "content-type": "application/json" });
+      if (!this.#hostAllowed(req)) {
+        this.metrics.refusals.inc({ code: "HOST_NOT_ALLOWED" });
+        res.writeHead(403, { "content-type": "text/plain", "x-content-type-options": "nosniff" }).end("Host not allowed (see --allowed-hosts, --public-url)");
+        return true;
+      }
+      if (pathname === "/healthz") {
+        res.writeHead(this.#closing ? 503 : 200, { "content-type": "application/json", "cache-control": "no-store", "x-content-type-options": "nosniff" });
         res.end(JSON.stringify({ status: this.#closing ? "shutting down" : "ok", sessions: this.sessions.size }));
-        return;
+        return true;
       }
-      if (url.pathname === "/metrics") {
+      if (pathname === "/metrics") {
         if (!this.#metricsAllowed(req)) {
-          res.writeHead(401, { "www-authenticate": 'Bearer realm="golive metrics"', "content-type": "text/plain" }).end("a bearer token is required");
-          return;
+          res.writeHead(401, { "www-authenticate": 'Bearer realm="golive metrics"', "content-type": "text/plain", "x-content-type-options": "nosniff" }).end("a bearer token is required");
+          return true;
         }
-        res.writeHead(200, { "content-type": this.metrics.registry.contentType });
+        res.writeHead(200, { "content-type": this.metrics.registry.contentType, "cache-control": "no-store", "x-content-type-options": "nosniff" });
         res.end(await this.metrics.registry.metrics());
-        return;
+        return true;
       }
-      if (req.method !== "GET" && req.method !== "HEAD") {
-        res.writeHead(405).end();
-        return;
+      if (req.method !== "GET" && req.method !== "HEAD") return false;
+      const client = this.clientAddress(req);
+      if (pathname.startsWith("/ffmpeg-core/") && this.#ffmpegCore) {
+        return await this.#ffmpegCore.serve(req, res, pathname.slice("/ffmpeg-core".length), client);
       }
-      if (!this.#static) {
-        if (url.pathname === "/") {
-          res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(PLACEHOLDER);
-        } else {
-          res.writeHead(404).end("not found");
-        }
-        return;
-      }
-      await this.#static.serve(req, res, url.pathname, this.clientAddress(req));
+      return this.#static ? await this.#static.serve(req, res, pathname, client, true) : false;
     } catch (err) {
       this.#log.error({ err: err instanceof Error ? err.message : String(err) }, "http handler failed");
       if (!res.headersSent) res.writeHead(500);
       res.end();
+      return true;
+    }
+  }
+
+  /** The bridge's own server: its endpoints, then the placeholder page, 405 or 404. */
+  async #http(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (await this.handleRequest(req, res)) return;
+    const headers = { "content-type": "text/plain", "x-content-type-options": "nosniff" };
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, headers).end();
+    } else if (!this.#static && new URL(req.url ?? "/", "http://x").pathname === "/") {
+      res.writeHead(200, { ...headers, "content-type": "text/html; charset=utf-8", "content-security-policy": "default-src 'none'; frame-ancestors 'none'" }).end(PLACEHOLDER);
+    } else {
+      res.writeHead(404, headers).end("not found");
     }
   }
 }

@@ -129,6 +129,8 @@ export interface SessionHost {
   destination?: Pick<RtmpDestinationOptions, "reconnect" | "congestion">;
   /** Who may publish where. */
   policy: DestinationPolicy;
+  /** Decides a "start" instead of `policy` (an app's authorize hook). */
+  authorise?(start: StartMessage): Promise<Authorisation>;
   /** After authorising a start: a refusal (e.g. the per-user limit), or undefined to go on. */
   admit?(session: Session, auth: Authorisation): WireError | undefined;
   /** End sessions when their token expires (warned a minute before). */
@@ -140,7 +142,9 @@ export interface SessionHost {
   onFrameIn?(kind: "video" | "audio"): void;
   onBytesOut?(sinkKind: "rtmp" | "recording", bytes: number): void;
   onFrameOut?(sinkKind: "rtmp" | "recording", frame: SessionFrame): void;
-  onDestinationState?(change: SinkStateChange): void;
+  onDestinationState?(change: SinkStateChange, sink: { id: string; target: string }): void;
+  /** The session was authorised and its destinations are opening. */
+  onStarted?(session: Session, started: { destinations: Array<{ id: string; target: string }>; recording?: string; subject?: string }): void;
   onEnded?(session: Session, outcome: "stopped" | "failed" | "disconnected"): void;
   onFramesDropped?(count: number): void;
 }
@@ -328,7 +332,7 @@ export class Session {
     this.#backpressure = msg.backpressure === true;
     this.#state = "authorising";
     this.#clearDeadline();
-    this.#host.policy.authorise(msg).then(
+    (this.#host.authorise ? this.#host.authorise(msg) : this.#host.policy.authorise(msg)).then(
       (auth) => {
         if (this.#state !== "authorising") return;
         const refusal = this.#host.admit?.(this, auth);
@@ -382,9 +386,14 @@ export class Session {
     this.#recording = recorder?.target;
     this.#link.send(this.#accepted(false));
     this.#host.log("info", "session started", { session: this.id, destinations: this.#sinks.map((s) => s.target), client: msg.client, subject: auth.subject });
+    this.#host.onStarted?.(this, {
+      destinations: [...this.#sinks.filter((s) => s !== recorder), ...this.#failedAtOnce].map((s) => ({ id: s.id, target: s.target })),
+      ...(recorder && { recording: recorder.target }),
+      ...(auth.subject !== undefined && { subject: auth.subject }),
+    });
     for (const f of failedAtOnce) {
       this.#link.send({ type: "destination", id: f.sink.id, state: "failed", code: f.code, message: f.message });
-      this.#host.onDestinationState?.({ state: "failed", code: f.code });
+      this.#host.onDestinationState?.({ state: "failed", code: f.code, message: f.message }, f.sink);
     }
     if (this.#sinks.length === 0) {
       const only = failedAtOnce.length === 1 ? failedAtOnce[0] : undefined;
@@ -689,7 +698,7 @@ export class Session {
       state: (sink, change) => {
         if (this.#state === "ended") return;
         this.#link.send({ type: "destination", id: sink.id, ...change });
-        this.#host.onDestinationState?.(change);
+        this.#host.onDestinationState?.(change, sink);
         this.#host.log(change.state === "failed" ? "warn" : "info", "destination state", {
           session: this.id, destination: sink.id, target: sink.target, state: change.state, code: change.code, reason: change.message,
         });

@@ -9,6 +9,9 @@
  *   reading), or lasts past `totalTimeoutMs`, is cut;
  * - at most `maxTransfersPerAddress` transfers at once per client address
  *   (503 with Retry-After past it);
+ * - X-Content-Type-Options: nosniff on every answer; hashed assets
+ *   (assets/<name>-<hash>.<ext>) cached for a year as immutable, anything
+ *   else revalidated (no-cache);
  * - Content-Length, Last-Modified and a weak ETag; If-None-Match and
  *   If-Modified-Since answer 304; a single `Range` is honoured (206, or 416
  *   when it cannot be satisfied); HEAD sends the headers only;
@@ -30,7 +33,15 @@ export interface StaticFilesOptions {
   totalTimeoutMs?: number;
   /** Transfers at once from one client address (default 32: a browser opens at most 6 per host; many behind one NAT or proxy). */
   maxTransfersPerAddress?: number;
+  /** More response headers for a file (e.g. a Content-Security-Policy for HTML), given its root's index and its content type. */
+  headers?: (file: { root: number; path: string; contentType: string }) => Record<string, string>;
 }
+
+/** Vite's hashed output: assets/<name>-<8-character hash>.<ext>; its content never changes under that name. */
+const HASHED_ASSET = /(?:^|\/)assets\/[^/]+-[A-Za-z0-9_-]{8}\.[a-z0-9]+$/;
+
+/** Headers on every response: the type given is the type meant (no sniffing a download into a script). */
+const BASE_HEADERS = { "x-content-type-options": "nosniff" } as const;
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
@@ -43,6 +54,7 @@ export class StaticFiles {
   readonly #idleMs: number;
   readonly #totalMs: number;
   readonly #maxPerAddress: number;
+  readonly #headers: StaticFilesOptions["headers"];
   readonly #transfers = new Map<string, number>();
   #realRoots: Promise<Array<string | undefined>> | undefined;
 
@@ -51,6 +63,7 @@ export class StaticFiles {
     this.#idleMs = options.idleTimeoutMs ?? 10_000;
     this.#totalMs = options.totalTimeoutMs ?? 300_000;
     this.#maxPerAddress = options.maxTransfersPerAddress ?? 32;
+    this.#headers = options.headers;
   }
 
   /** Transfers in progress (all addresses). */
@@ -60,45 +73,55 @@ export class StaticFiles {
     return n;
   }
 
-  /** Serves a GET or HEAD. Never throws; answers 400/404/416/503 itself. */
-  async serve(req: IncomingMessage, res: ServerResponse, pathname: string, client = req.socket.remoteAddress ?? ""): Promise<void> {
+  /**
+   * Serves a GET or HEAD. Never throws; answers 400/404/416/503 itself.
+   * With `fallthrough`, a file that is not there is not answered (404) but
+   * reported: resolves false, and the caller may answer (e.g. Express's next()).
+   */
+  async serve(req: IncomingMessage, res: ServerResponse, pathname: string, client = req.socket.remoteAddress ?? "", fallthrough = false): Promise<boolean> {
     let rel: string;
     try {
       rel = normalize(decodeURIComponent(pathname)).replace(/^([/\\])+/, "");
     } catch {
-      res.writeHead(400, { "content-type": "text/plain" }).end("bad path");
-      return;
+      res.writeHead(400, { ...BASE_HEADERS, "content-type": "text/plain" }).end("bad path");
+      return true;
     }
     if (rel.includes("\0") || rel.split(/[/\\]/).includes("..")) {
-      res.writeHead(400, { "content-type": "text/plain" }).end("bad path");
-      return;
+      res.writeHead(400, { ...BASE_HEADERS, "content-type": "text/plain" }).end("bad path");
+      return true;
     }
     const found = await this.#find(rel === "" ? "index.html" : rel);
     if (!found) {
-      res.writeHead(404, { "content-type": "text/plain" }).end("not found");
-      return;
+      if (fallthrough) return false;
+      res.writeHead(404, { ...BASE_HEADERS, "content-type": "text/plain" }).end("not found");
+      return true;
     }
-    const { handle, stat, path } = found;
+    const { handle, stat, path, root } = found;
     let handed = false;
     try {
       const etag = `W/"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`;
       const lastModified = new Date(Math.floor(stat.mtimeMs / 1000) * 1000).toUTCString();
+      const contentType = TYPES[extname(path)] ?? "application/octet-stream";
       const headers: Record<string, string | number> = {
-        "content-type": TYPES[extname(path)] ?? "application/octet-stream",
+        ...this.#headers?.({ root, path: rel, contentType }),
+        ...BASE_HEADERS,
+        "content-type": contentType,
         "last-modified": lastModified,
         etag,
         "accept-ranges": "bytes",
-        "cache-control": "no-cache",
+        // Hashed assets never change: kept for a year without asking. Anything
+        // else (the page, golive.js, an app's files) is revalidated each time.
+        "cache-control": HASHED_ASSET.test(rel.split(sep).join("/")) ? "public, max-age=31536000, immutable" : "no-cache",
       };
       if (notModified(req, etag, stat)) {
         res.writeHead(304, headers).end();
-        return;
+        return true;
       }
       const ifRange = req.headers["if-range"];
       const range = parseRange(req.headers.range, stat.size, typeof ifRange === "string" ? ifRange : undefined, etag);
       if (range === "unsatisfiable") {
-        res.writeHead(416, { "content-range": `bytes */${stat.size}`, "content-type": "text/plain" }).end("range not satisfiable");
-        return;
+        res.writeHead(416, { ...BASE_HEADERS, "content-range": `bytes */${stat.size}`, "content-type": "text/plain" }).end("range not satisfiable");
+        return true;
       }
       const [start, end] = range ?? [0, stat.size - 1];
       const length = stat.size === 0 ? 0 : end - start + 1;
@@ -106,13 +129,13 @@ export class StaticFiles {
       if (range) headers["content-range"] = `bytes ${start}-${end}/${stat.size}`;
       if (req.method === "HEAD" || length === 0) {
         res.writeHead(range ? 206 : 200, headers).end();
-        return;
+        return true;
       }
       const address = client;
       const active = this.#transfers.get(address) ?? 0;
       if (active >= this.#maxPerAddress) {
-        res.writeHead(503, { "retry-after": "5", "content-type": "text/plain" }).end(`at most ${this.#maxPerAddress} downloads at once from one address`);
-        return;
+        res.writeHead(503, { ...BASE_HEADERS, "retry-after": "5", "content-type": "text/plain" }).end(`at most ${this.#maxPerAddress} downloads at once from one address`);
+        return true;
       }
       this.#transfers.set(address, active + 1);
       res.writeHead(range ? 206 : 200, headers);
@@ -125,6 +148,7 @@ export class StaticFiles {
     } finally {
       if (!handed) await handle.close().catch(() => undefined);
     }
+    return true;
   }
 
   /** Streams [start, end] of the file; `done` runs once, however it ends. */
@@ -160,7 +184,7 @@ export class StaticFiles {
   }
 
   /** The first root holding `rel` as a regular file, its real path inside the root's. */
-  async #find(rel: string): Promise<{ handle: FileHandle; stat: Stats; path: string } | undefined> {
+  async #find(rel: string): Promise<{ handle: FileHandle; stat: Stats; path: string; root: number } | undefined> {
     this.#realRoots ??= Promise.all(this.#roots.map((r) => realpath(r).catch(() => undefined)));
     const realRoots = await this.#realRoots;
     for (let i = 0; i < this.#roots.length; i++) {
@@ -172,7 +196,7 @@ export class StaticFiles {
       const handle = await open(real, "r").catch(() => undefined);
       if (!handle) continue;
       const stat = await handle.stat().catch(() => undefined);
-      if (stat?.isFile()) return { handle, stat, path: real };
+      if (stat?.isFile()) return { handle, stat, path: real, root: i };
       await handle.close().catch(() => undefined);
     }
     return undefined;

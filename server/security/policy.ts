@@ -164,9 +164,14 @@ export class DestinationPolicy {
       if (matchesAny(url, this.#allow)) return { id: d.id, url };
       return { id: d.id, error: notAllowed(d.id, grant ? "the token does not grant it" : "it matches no allowed destination pattern") };
     } catch (err) {
-      if (err instanceof WireError) return { id: d.id, error: err };
-      const e = err as { code?: string; message?: string };
-      return { id: d.id, error: new WireError(e.code ?? "RTMP_BAD_URL", e.message ?? String(err)) };
+      return { id: d.id, error: asDestinationError(err) };
     }
   }
+}
+
+/** What parsing a destination threw, as the WireError the client is told. */
+export function asDestinationError(err: unknown): WireError {
+  if (err instanceof WireError) return err;
+  const e = err as { code?: string; message?: string };
+  return new WireError(e.code ?? "RTMP_BAD_URL", e.message ?? String(err));
 }

@@ -11,12 +11,11 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Writable } from "node:stream";
 import { Bridge } from "../bridge/bridge.js";
 import { createLogger } from "../log.js";
+import { webRoot } from "../web-root.js";
 import { FlvDemuxer, type FlvPacket } from "../replay/flv-demux.js";
 import { analyzeRecording, type AnalyzeOptions, type StreamReport } from "./analyze.js";
 import { makeTempDir, removeTempDir } from "./ingest/dirs.js";
@@ -301,11 +300,7 @@ export async function startTestBridge(options: TestBridgeOptions = {}): Promise<
 }
 
 /** golive's built browser side (golive.js, its workers and the demo page), or undefined when not built. */
+/** golive's built browser files (golive.js, assets/, the demo page), if built. */
 export function goliveWebDir(): string | undefined {
-  // dist/server/testing/ in the package; server/testing/ when run from source.
-  for (const rel of ["../../web", "../../dist/web"]) {
-    const dir = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(join(dir, "golive.js"))) return dir;
-  }
-  return undefined;
+  return webRoot;
 }

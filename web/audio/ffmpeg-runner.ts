@@ -1,12 +1,12 @@
-/// <reference types="vite/client" />
 /**
  * The ffmpeg.wasm job runner: @ffmpeg/ffmpeg runs the single-threaded
  * @ffmpeg/core in its own Worker (no SharedArrayBuffer, so no COOP/COEP
- * headers needed). The core (ffmpeg-core.js + the 31 MB ffmpeg-core.wasm) is
- * served from the app's own origin: Vite emits both as assets through the
- * `?url` imports below; nothing comes from a CDN. This module is imported
- * dynamically, only when WebCodecs has no AAC encoder, so apps on platforms
- * that have one never download it.
+ * headers needed). The core (ffmpeg-core.js + the 31 MB ffmpeg-core.wasm,
+ * GPL-2.0-or-later, the optional @ffmpeg/core package) is served from the
+ * app's own origin, never a CDN: by default from `ffmpeg-core/` next to
+ * golive.js (a bridge serving golive's page serves it there when
+ * @ffmpeg/core is installed), or from the URLs given. This module is
+ * imported dynamically, only for `audioEncoder: "ffmpeg"`.
  *
  * One job: write in.raw (f32le), run
  *   ffmpeg -f f32le -ar R -ac C -i in.raw -c:a aac -b:a B -f adts out.aac
@@ -14,19 +14,30 @@
  * ffmpeg.wasm 0.12 breaks after about 150 exec() calls.
  */
 import { FFmpeg } from "@ffmpeg/ffmpeg";
-import defaultCoreURL from "@ffmpeg/core?url";
-import defaultWasmURL from "@ffmpeg/core/wasm?url";
 import { AacEncoderError, AacErrorCode } from "./errors.js";
 import { recyclingRunner, type RecyclingOptions } from "./recycling-runner.js";
 import type { AacJobRunner } from "./segmented-encoder.js";
 
-/** Where ffmpeg.wasm's core is; both default to the copies Vite bundles with the app. */
+/**
+ * Where ffmpeg.wasm's core is. Both default to `ffmpeg-core/` next to
+ * golive.js (from a chunk in assets/: `../ffmpeg-core/`). With a bundler,
+ * give them, e.g. in Vite `import coreURL from "@ffmpeg/core?url"`.
+ */
 export interface FfmpegCoreOptions {
   /** URL of ffmpeg-core.js (the ESM build of @ffmpeg/core). */
   coreURL?: string;
   /** URL of ffmpeg-core.wasm. */
   wasmURL?: string;
 }
+
+/**
+ * The default core's directory, from this module's chunk (golive.js's
+ * assets/). Not a literal in `new URL()`: bundlers must not try to find and
+ * copy the 31 MB core at build time.
+ */
+const CORE_DIR: string = ["..", "ffmpeg-core", ""].join("/");
+const CORE_JS = `${CORE_DIR}ffmpeg-core.js`;
+const CORE_WASM = `${CORE_DIR}ffmpeg-core.wasm`;
 
 /** Lines of ffmpeg's log kept for error messages. */
 const LOG_LINES = 8;
@@ -49,8 +60,8 @@ export async function loadFfmpegInstance(options: FfmpegCoreOptions = {}): Promi
     log.push(message);
     if (log.length > LOG_LINES) log.shift();
   });
-  const coreURL = absolute(options.coreURL ?? defaultCoreURL);
-  const wasmURL = absolute(options.wasmURL ?? defaultWasmURL);
+  const coreURL = absolute(options.coreURL ?? new URL(CORE_JS, import.meta.url).href);
+  const wasmURL = absolute(options.wasmURL ?? new URL(CORE_WASM, import.meta.url).href);
   try {
     await ffmpeg.load({ coreURL, wasmURL });
   } catch (err) {

@@ -71,7 +71,7 @@ export interface BroadcasterOptions {
   audioEncoder?: "auto" | "webcodecs" | "wasm" | "ffmpeg";
   /** Where golive's aac.wasm is served (default: bundled with the SDK). */
   aacWasmURL?: string;
-  /** Where ffmpeg.wasm's core is served (default: bundled with the app); only with audioEncoder "ffmpeg". */
+  /** Where ffmpeg.wasm's core is served (default: ffmpeg-core/ next to golive.js, where a bridge serves it when @ffmpeg/core is installed); only with audioEncoder "ffmpeg". */
   ffmpeg?: { coreURL?: string; wasmURL?: string };
 }
 

@@ -245,11 +245,14 @@ export class GoLiveElement extends HTMLElement {
     this.#stopPreview();
   }
 
-  /** The bridge's ingest URL: the attribute, else the bridge that served this page. */
+  /**
+   * The bridge's ingest URL: the attribute (a path such as "/golive/ingest"
+   * is on this page's host), else the bridge that served this page.
+   */
   get bridgeUrl(): string {
-    const attr = this.getAttribute("bridge-url");
-    if (attr) return attr;
-    return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ingest`;
+    const url = new URL(this.getAttribute("bridge-url") || "/ingest", location.href);
+    if (url.protocol === "http:" || url.protocol === "https:") url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    return url.href;
   }
 
   /** The broadcast's state ("idle" before the first Go live). */
