@@ -174,6 +174,8 @@ for (const engine of ENGINES) {
         await page.evaluate("localStorage.clear()");
         await page.goto(demoBridge.url);
         const root = `document.querySelector("go-live").shadowRoot`;
+        // The demo page's Content-Security-Policy must not block anything going live needs (workers, the worklet, WASM, the WebSocket).
+        await page.evaluate(`(() => { window.cspViolations = []; document.addEventListener("securitypolicyviolation", (e) => window.cspViolations.push(e.violatedDirective + " " + e.blockedURI)); return true; })()`);
         await waitFor(page, `document.querySelector("go-live")?.dataset.support === "ok" && ${root}.querySelector("video").srcObject !== null`);
         await page.evaluate(`(() => {
           const r = ${root};
@@ -192,6 +194,7 @@ for (const engine of ENGINES) {
         await page.clickInShadow("go-live", "button.go");
         await waitFor(page, `${root}.querySelector("button.go").textContent === "Go live" && ${root}.querySelector(".status").textContent === "Ended"`, 30_000);
         expect(await page.evaluate<string>(`${root}.querySelector(".error").textContent`)).toBe("");
+        expect(await page.evaluate<string[]>("window.cspViolations")).toEqual([]);
       });
       const report = await analyzeRecording(await recordingOf(nginx.recordDir, key));
       // The widget's page also paints a 1280x720 preview: WebKitGTK, rendering

@@ -139,12 +139,16 @@ async function openWebKit(): Promise<EnginePage> {
     const evaluate = async <T>(expression: string): Promise<T> => {
       // Started with a synchronous script, its result polled: WebKitWebDriver's
       // execute/async fails ("Could not parse script result") on promises
-      // that settle after WebCodecs calls.
+      // that settle after WebCodecs calls. The expression is part of the
+      // script WebDriver runs, not eval()ed by it: a page's CSP (the demo
+      // page has no 'unsafe-eval') would block that.
       const id = `e${++seq}`;
       const start = `const id = arguments[0]; const results = (window.__goliveWd ??= {});
-        Promise.resolve().then(() => (0, eval)(arguments[1])).then((v) => { results[id] = JSON.stringify({ ok: v === undefined ? null : v }); }, (e) => { results[id] = JSON.stringify({ err: String((e && e.stack) || e) }); });
+        Promise.resolve().then(() => (
+${expression}
+        )).then((v) => { results[id] = JSON.stringify({ ok: v === undefined ? null : v }); }, (e) => { results[id] = JSON.stringify({ err: String((e && e.stack) || e) }); });
         return true;`;
-      await wd("POST", `${s}/execute/sync`, { script: start, args: [id, expression] });
+      await wd("POST", `${s}/execute/sync`, { script: start, args: [id] });
       for (;;) {
         const raw = await wd<string | null>("POST", `${s}/execute/sync`, { script: "const r = window.__goliveWd?.[arguments[0]]; if (r !== undefined) delete window.__goliveWd[arguments[0]]; return r ?? null;", args: [id] }).catch((err: Error) => {
           throw new Error(`${err.message} (evaluating ${expression.slice(0, 200)})`);

@@ -32,6 +32,14 @@ async function recordings(dir: string, key: string): Promise<string[]> {
 
 test("go live through the widget only, then End stream: nginx records a valid stream", async ({ chromiumBrowser, demoBridge, nginx }) => {
   const page = await chromiumBrowser.newPage();
+  // The demo page's Content-Security-Policy blocks nothing going live needs (workers, the worklet, WASM, the WebSocket).
+  const violations: string[] = [];
+  page.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
+  const response = await page.goto(demoBridge.url);
+  expect(response?.headers()["content-security-policy"]).toContain("frame-ancestors 'none'");
+  expect(response?.headers()["x-content-type-options"]).toBe("nosniff");
   await openDemo(page, demoBridge.url);
   await shot(page, "idle-desktop");
   await page.getByRole("textbox", { name: "Stream URL" }).fill(nginx.rtmpUrl());
@@ -55,6 +63,7 @@ test("go live through the widget only, then End stream: nginx records a valid st
   expect(probe.counts.video).toBeGreaterThan(120);
   // The stream key is masked on screen.
   expect(await page.getByRole("textbox", { name: "Stream key" }).getAttribute("type")).toBe("password");
+  expect(violations).toEqual([]);
   await page.close();
 });
 

@@ -48,6 +48,7 @@ interface ServeCliOptions {
   publicUrl?: string[];
   allowedHosts?: string[];
   trustProxy?: string[];
+  frameAncestors?: string[];
 }
 
 /** A bitrate option in kbit/s, for commander. */
@@ -93,6 +94,7 @@ export function buildProgram(): Command {
     .option("--public-url <url...>", "the URL(s) people reach this bridge at (behind a proxy or a name): its own origins and allowed hosts")
     .option("--allowed-hosts <host...>", "host names the bridge answers to on a non-loopback address ('.example.com' for subdomains); others get 403 (DNS rebinding)")
     .option("--trust-proxy <hops|cidr...>", "reverse proxies whose X-Forwarded-For/Forwarded name the client: a hop count, or proxy addresses/CIDRs")
+    .option("--frame-ancestors <source...>", "who may frame the bridge's pages (CSP frame-ancestors, e.g. https://app.example); default: nobody")
     .option("--allow-origin <origin...>", "WebSocket origins allowed ('*' for any); default: same origin, non-browser clients, loopback pages when on loopback")
     .addOption(new Option("--max-sessions <n>", "sessions at once").default(200).argParser(intArg("--max-sessions", 1, 100000)))
     .addOption(new Option("--max-sessions-per-ip <n>", "sessions at once from one address").default(10).argParser(intArg("--max-sessions-per-ip", 1, 100000)))
@@ -137,6 +139,7 @@ Examples:
         ...(opts.allowOrigin !== undefined && { allowOrigins: opts.allowOrigin }),
         ...(opts.publicUrl !== undefined && { publicUrls: opts.publicUrl }),
         ...(opts.allowedHosts !== undefined && { allowedHosts: opts.allowedHosts }),
+        ...(opts.frameAncestors !== undefined && { frameAncestors: opts.frameAncestors }),
         ...(opts.trustProxy !== undefined && { trustProxy: opts.trustProxy.length === 1 && /^\d+$/.test(opts.trustProxy[0]!) ? Number(opts.trustProxy[0]) : opts.trustProxy }),
         maxSessions: opts.maxSessions,
         maxSessionsPerIp: opts.maxSessionsPerIp,

@@ -24,6 +24,8 @@ export interface ServeOptions {
   allowOrigins?: string[];
   publicUrls?: string[];
   allowedHosts?: string[];
+  /** CSP frame-ancestors of the served pages (default: none). */
+  frameAncestors?: string[];
   trustProxy?: number | string[];
   maxSessions: number;
   maxSessionsPerIp: number;
@@ -100,6 +102,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     ...(options.allowOrigins !== undefined && { allowOrigins: options.allowOrigins }),
     ...(options.publicUrls !== undefined && { publicUrls: options.publicUrls }),
     ...(options.allowedHosts !== undefined && { allowedHosts: options.allowedHosts }),
+    ...(options.frameAncestors !== undefined && { frameAncestors: options.frameAncestors }),
     ...(options.trustProxy !== undefined && { trustProxy: options.trustProxy }),
     logger,
   };

@@ -299,6 +299,10 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     const roots = typeof options.staticDir === "string" ? [options.staticDir] : (options.staticDir ?? []);
     const ours = roots.map((r) => webRoot !== undefined && resolve(r) === webRoot);
     const ancestors = options.frameAncestors ?? [];
+    for (const source of ancestors) {
+      // One CSP source each: a ; or , would start another directive or policy.
+      if (!/^[^\s;,]+$/.test(source)) throw new TypeError(`frameAncestors: ${JSON.stringify(source)} is not one CSP source (e.g. https://app.example, 'self')`);
+    }
     const denyFraming = ancestors.length === 0 || (ancestors.length === 1 && ancestors[0] === "'none'");
     this.#static = roots.length > 0
       ? new StaticFiles({

@@ -174,4 +174,18 @@ describe("golive serve", () => {
     expect(await r.exited).toBe(0);
     expect(r.stdout()).not.toMatch(/INSECURE/);
   });
+
+  it("--frame-ancestors: the served page may be framed by those; a value that is not one CSP source exits 2", async () => {
+    const port = await freeAnyPort();
+    const r = run(["--port", String(port), "--frame-ancestors", "https://app.example", "'self'"]);
+    await waitForText(r.stderr, /golive bridge on/, r.exited);
+    const res = await fetch(`http://127.0.0.1:${port}/`);
+    expect(res.headers.get("content-security-policy")).toMatch(/frame-ancestors https:\/\/app\.example 'self'$/);
+    expect(res.headers.get("x-frame-options")).toBeNull();
+    r.child.kill("SIGTERM");
+    expect(await r.exited).toBe(0);
+    const bad = run(["--port", String(await freeAnyPort()), "--frame-ancestors", "https://a.example; script-src *"]);
+    expect(await bad.exited).toBe(2);
+    expect(bad.stderr()).toMatch(/is not one CSP source/);
+  });
 });

@@ -40,8 +40,8 @@ export class WireTestClient {
   }
 
   /** Opens a connection offering the golive.v1 subprotocol (or `protocols`). */
-  static async connect(url: string, protocols: string[] = [SUBPROTOCOL]): Promise<WireTestClient> {
-    const ws = new WebSocket(url, protocols);
+  static async connect(url: string, protocols: string[] = [SUBPROTOCOL], headers?: Record<string, string>): Promise<WireTestClient> {
+    const ws = new WebSocket(url, protocols, headers && { headers });
     const client = new WireTestClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
