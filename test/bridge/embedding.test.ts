@@ -69,7 +69,7 @@ async function embedded(options: Partial<BridgeOptions>): Promise<Embedded> {
 /** Starts a session; resolves with the client and "accepted", or the first error's code. */
 async function start(url: string, start: Record<string, unknown>, headers?: Record<string, string>): Promise<{ c: WireTestClient; outcome: string; message?: string }> {
   const c = await WireTestClient.connect(url, [SUBPROTOCOL], headers);
-  cleanups.push(async () => void c.ws.terminate());
+  cleanups.push(() => Promise.resolve(c.ws.terminate()));
   c.send({ type: "start", version: 1, ...start });
   const m = await c.waitFor("accepted", () => true, 5000).catch(() => undefined);
   if (m) return { c, outcome: "accepted" };
