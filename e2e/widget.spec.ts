@@ -124,37 +124,6 @@ test("upstream restarted mid-stream: the destination shows reconnecting, then li
   }
 });
 
-test("embedded in an app on another origin: golive.js and its assets copied under /golive/, the WebSocket to the bridge", async ({ chromiumBrowser, demoBridge, nginx, workDir }) => {
-  // The README's embedding: the app serves golive.js itself (workers start
-  // only from the page's origin); only the WebSocket crosses origins.
-  const site = join(workDir, "embedding-app");
-  await mkdir(join(site, "golive"), { recursive: true });
-  await cp("dist/web/golive.js", join(site, "golive", "golive.js"));
-  await cp("dist/web/assets", join(site, "golive", "assets"), { recursive: true });
-  const ingest = `${demoBridge.url.replace(/^http/, "ws")}ingest`;
-  await writeFile(join(site, "index.html"), `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>An app</title><script type="module" src="/golive/golive.js"></script></head><body><h1>An app</h1><go-live bridge-url="${ingest}"></go-live></body></html>`);
-  const app = await serveStatic(site);
-  try {
-    expect(new URL(app.url).origin).not.toBe(new URL(demoBridge.url).origin);
-    const page = await chromiumBrowser.newPage();
-    await openDemo(page, app.url);
-    await page.getByRole("textbox", { name: "Stream URL" }).fill(nginx.rtmpUrl());
-    await page.getByRole("textbox", { name: "Stream key" }).fill("embedded");
-    await page.getByRole("button", { name: "Go live" }).click();
-    await expect(page.getByText("LIVE", { exact: true })).toBeVisible({ timeout: 20_000 });
-    // LIVE comes with the publish; media follows (up to ~1 s later with ffmpeg.wasm audio).
-    await page.waitForTimeout(6000);
-    await page.getByRole("button", { name: "End stream" }).click();
-    await expect(page.getByRole("button", { name: "Go live" })).toBeVisible({ timeout: 20_000 });
-    await page.close();
-  } finally {
-    await app.close();
-  }
-  const [file] = await recordings(nginx.recordDir, "embedded");
-  const report = await analyzeRecording(file!);
-  expect(streamProblems(report, { width: 1280, height: 720, minDurationS: 3 }), describeStream(report)).toEqual([]);
-});
-
 test("keyboard only: tab to every control, go live and end with the keyboard", async ({ chromiumBrowser, demoBridge, nginx }) => {
   const page = await chromiumBrowser.newPage();
   await openDemo(page, demoBridge.url, 390, 844);
@@ -216,11 +185,11 @@ test("settings persist across reloads; stream keys only when asked", async ({ ch
 });
 
 test.afterAll(async () => {
-  // Two screenshots for the README, only when asked (docs/images is in git:
-  // a test run must not change tracked files). GOLIVE_UPDATE_SCREENSHOTS=1 npm run test:e2e
+  // The README's two screenshots, taken by the tests above, only when asked
+  // (docs/images is in git: a test run must not change tracked files):
+  // npm run docs:screenshots (GOLIVE_UPDATE_SCREENSHOTS=1).
   if (process.env.GOLIVE_UPDATE_SCREENSHOTS !== "1") return;
   await mkdir("docs/images", { recursive: true });
-  for (const name of ["live-desktop", "error-phone"]) {
-    await copyFile(join(SHOTS, `${name}.png`), join("docs/images", `widget-${name}.png`)).catch(() => undefined);
-  }
+  const readme = { "live-desktop": "widget-live-desktop.png", "error-phone": "widget-error-phone.png" };
+  for (const [name, file] of Object.entries(readme)) await copyFile(join(SHOTS, `${name}.png`), join("docs/images", file));
 });

@@ -1,5 +1,5 @@
 /**
- * node-media-server v4 (npm devDependency) as a third, independent RTMP
+ * node-media-server v4 (an optional peer; a devDependency here) as a third, independent RTMP
  * ingest, run in a child `node` process through the package's own CLI
  * (`node_modules/node-media-server/bin/app.js -c CONFIG`): no launcher of our
  * own, and the PID we stop is the server.
@@ -79,7 +79,7 @@ function nmsCliPath(): string {
   try {
     packageJson = require.resolve("node-media-server/package.json");
   } catch {
-    throw new Error("this test needs the npm package node-media-server (a devDependency): run `npm ci`");
+    throw new Error("this ingest needs the npm package node-media-server (an optional peer of golive): `npm i -D node-media-server`");
   }
   return join(dirname(packageJson), "bin", "app.js");
 }
