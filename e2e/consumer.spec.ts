@@ -138,6 +138,11 @@ test("a bridge-only install brings no Playwright, node-media-server or ffmpeg.wa
   expect(names).toContain("ws");
   expect(names.filter((n) => /playwright|node-media-server|^@ffmpeg\/core$/.test(n))).toEqual([]);
   expect(pack.size).toBeLessThan(2 * 1024 * 1024);
+  // The README says how big it is: within 25 % of what npm pack measured now.
+  const said = /(\d+) kB packed, ([\d.]+) MB unpacked/.exec(await readFile("README.md", "utf8"));
+  expect(said, "README.md states the packed and unpacked size").not.toBeNull();
+  expect(Math.abs(Number(said![1]) * 1000 / pack.size - 1), `README says ${said![1]} kB packed; npm pack: ${pack.size} B`).toBeLessThan(0.25);
+  expect(Math.abs(Number(said![2]) * 1e6 / pack.unpackedSize - 1), `README says ${said![2]} MB unpacked; npm pack: ${pack.unpackedSize} B`).toBeLessThan(0.25);
 });
 
 test("(a) the bridge on an app's own http.Server: tsc against the package's types, authorize, events, a replay to nginx-rtmp", async ({ nginx }) => {

@@ -1,12 +1,10 @@
 // The <go-live> widget on the demo page that `npm start` serves, driven only
-// through its UI (accessible names), against real nginx-rtmp ingests.
-import { copyFile, cp, mkdir, readdir, writeFile } from "node:fs/promises";
+// through its UI (accessible names), against real nginx-rtmp ingests. (The
+// widget embedded in an app on another origin: e2e/readme.spec.ts.)
+import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Page } from "@playwright/test";
 import { ffprobeFrames, startHttpStatusServer, startNginxRtmp } from "../test/support/ingest.js";
-import { analyzeRecording } from "../server/testing/analyze.js";
-import { describeStream, streamProblems } from "../server/testing/checks.js";
-import { serveStatic } from "../test/support/static-server.js";
 import { expect, test } from "./fixtures.js";
 
 const SHOTS = "test-artifacts/screenshots"; // git-ignored; Playwright empties test-results/ on each run
