@@ -141,11 +141,13 @@ async function openWebKit(): Promise<EnginePage> {
       // execute/async fails ("Could not parse script result") on promises
       // that settle after WebCodecs calls. The expression is part of the
       // script WebDriver runs, not eval()ed by it: a page's CSP (the demo
-      // page has no 'unsafe-eval') would block that.
+      // page has no 'unsafe-eval') would block that. An expression statement's
+      // trailing semicolon would end the wrapping parenthesis: it goes.
       const id = `e${++seq}`;
+      const body = expression.trim().replace(/;+$/, "");
       const start = `const id = arguments[0]; const results = (window.__goliveWd ??= {});
         Promise.resolve().then(() => (
-${expression}
+${body}
         )).then((v) => { results[id] = JSON.stringify({ ok: v === undefined ? null : v }); }, (e) => { results[id] = JSON.stringify({ err: String((e && e.stack) || e) }); });
         return true;`;
       await wd("POST", `${s}/execute/sync`, { script: start, args: [id] });
