@@ -44,6 +44,8 @@ interface TestFixtures {
 export interface ServedBridge extends Bridge {
   /** SIGTERM (a graceful shutdown), resolves once the process is gone. */
   stop(): Promise<void>;
+  /** SIGKILL (a crash), resolves once the process is gone. */
+  kill(): Promise<void>;
 }
 
 /** Starts `golive serve` (the built CLI) on `port` (default: a free one) with `args`; resolves once /healthz answers. */
@@ -71,6 +73,10 @@ export async function startServe(args: string[], port?: number): Promise<ServedB
     logs: () => output,
     async stop() {
       if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+    async kill() {
+      if (child.exitCode === null) child.kill("SIGKILL");
       await exited;
     },
   };

@@ -3,6 +3,7 @@
 // -> WebCodecs H.264 + AAC (ffmpeg.wasm on Linux Chromium) -> golive serve ->
 // nginx-rtmp; every check is made on what nginx recorded.
 import { readdir } from "node:fs/promises";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { ffprobeFrames } from "../test/support/ingest.js";
 import { analyzeRecording } from "../server/testing/analyze.js";
@@ -145,6 +146,61 @@ test("the bridge restarts (close 1001): the SDK starts a new session with the sa
   }
   // Two publishes of the key: before the shutdown and after it, both playable from a keyframe.
   const files = (await recordingOf(nginx.recordDir, "restart")).sort();
+  expect(files).toHaveLength(2);
+  for (const file of files) {
+    const report = await analyzeRecording(file);
+    expect(streamProblems(report, { width: 1280, height: 720, minDurationS: 2 }), describeStream(report)).toEqual([]);
+  }
+});
+
+test("fail-over behind a load balancer: the bridge is killed, the resume reaches another one (4004), the SDK starts a new session there at once, one session key on every URL", async ({ chromiumBrowser, harnessDir, workDir, nginx }) => {
+  const args = ["--static-dir", harnessDir, "--record-dir", join(workDir, "failover-recordings")];
+  const [a, b] = await Promise.all([startServe(args), startServe(args)]);
+  // A stand-in for a load balancer: a TCP proxy to one bridge, then (the first one dead) to the other.
+  let target = a.port;
+  const requestLines: string[] = [];
+  const open = new Set<Socket>();
+  const lb = createServer((client) => {
+    const upstream = connect(target, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      open.add(s);
+      s.on("close", () => open.delete(s));
+      s.on("error", () => undefined);
+    }
+    client.once("data", (d: Buffer) => requestLines.push(d.toString("latin1").split("\r\n")[0]!));
+    client.pipe(upstream).pipe(client);
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise<void>((r) => lb.listen(0, "127.0.0.1", r));
+  const lbUrl = `http://127.0.0.1:${(lb.address() as AddressInfo).port}/`;
+  const context = await chromiumBrowser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(lbUrl);
+    await page.waitForFunction(() => "harness" in window);
+    await broadcast(page, nginx.rtmpUrl(), "failover");
+    await page.waitForTimeout(3000);
+    await a.kill();
+    target = b.port;
+    await expect.poll(() => page.evaluate(() => (window as unknown as { harness: { state(): string } }).harness.state()), { timeout: 10_000 }).toBe("live");
+    await page.waitForTimeout(3000);
+    await stop(page);
+    const states = await page.evaluate(() => (window as unknown as { harness: { events: Array<{ type: string; detail: unknown }> } }).harness.events.filter((e) => e.type === "statechange").map((e) => JSON.stringify(e.detail)));
+    expect(states.join(" ")).toContain("reconnecting");
+  } finally {
+    await context.close();
+    for (const s of open) s.destroy();
+    await new Promise((r) => lb.close(r));
+    await b.stop();
+  }
+  // The WebSocket URLs: the same ?session= key on the first connection and on the ones after the kill.
+  const keys = requestLines.filter((l) => l.startsWith("GET /ingest")).map((l) => /[?&]session=([\w-]+)/.exec(l)?.[1]);
+  expect(keys.length).toBeGreaterThanOrEqual(2);
+  expect(new Set(keys).size, requestLines.join("\n")).toBe(1);
+  expect(keys[0]).toMatch(/^[\w-]{22}$/);
+  // Two publishes at the ingest: before the kill, and the new session's, both playable.
+  const files = (await recordingOf(nginx.recordDir, "failover")).sort();
   expect(files).toHaveLength(2);
   for (const file of files) {
     const report = await analyzeRecording(file);

@@ -23,6 +23,29 @@ import { GoliveError } from "./errors.js";
 export const SUBPROTOCOL = "golive.v1";
 /** The WebSocket path on the bridge. */
 export const INGEST_PATH = "/ingest";
+/**
+ * The query parameter that carries a broadcast's session key on every
+ * WebSocket URL a client opens for it (first connect, resume, restart):
+ * `/ingest?session=<key>`. A load balancer hashes on it, so a resume reaches
+ * the bridge that holds the session (docs/protocol.md, "Fleets").
+ */
+export const SESSION_KEY_PARAM = "session";
+
+/** A new session key: 128 random bits, base64url (22 characters). */
+export function newSessionKey(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** `url` with the session key set (replacing one already there). */
+export function withSessionKey(url: string, key: string): string {
+  const u = new URL(url);
+  u.searchParams.set(SESSION_KEY_PARAM, key);
+  return u.href;
+}
 /** Protocol version carried in "start". */
 export const PROTOCOL_VERSION = 1;
 /** Size of the binary media frame header. */
@@ -46,6 +69,12 @@ export const CloseCode = {
   UnsupportedVersion: 4001,
   /** Not authorised: bad or missing token, destination not allowed, origin refused. */
   Forbidden: 4003,
+  /**
+   * The session a resume names is not on this bridge (a load balancer sent
+   * the resume elsewhere, or the bridge that held it is gone): start a new
+   * session with the same destinations at once.
+   */
+  SessionNotHere: 4004,
   /** A time limit passed (start, first media, idle). */
   Timeout: 4008,
   /** A limit was hit (sessions, size, bitrate, destinations). */
@@ -233,13 +262,24 @@ export interface ErrorMessage {
   fatal: boolean;
 }
 
+/**
+ * bridge -> client: this bridge is draining. The session ends now (its
+ * destinations unpublish cleanly, close 1001 follows): start a new session
+ * with the same destinations through the same URL at once (a load balancer
+ * sends it to another bridge).
+ */
+export interface MoveMessage {
+  type: "move";
+  reason: string;
+}
+
 /** bridge -> client: the session is over (a close follows). */
 export interface EndedMessage {
   type: "ended";
   reason: string;
 }
 
-export type BridgeMessage = AcceptedMessage | DestinationMessage | StatsMessage | AdviceMessage | ErrorMessage | EndedMessage;
+export type BridgeMessage = AcceptedMessage | DestinationMessage | StatsMessage | AdviceMessage | ErrorMessage | MoveMessage | EndedMessage;
 
 /** A decoded media frame; `payload` is a view into the received bytes. */
 export interface MediaFrame {

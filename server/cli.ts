@@ -49,6 +49,8 @@ interface ServeCliOptions {
   allowedHosts?: string[];
   trustProxy?: string[];
   frameAncestors?: string[];
+  drainTimeout: number;
+  pingInterval: number;
 }
 
 /** A bitrate option in kbit/s, for commander. */
@@ -104,6 +106,8 @@ export function buildProgram(): Command {
     .addOption(new Option("--max-pending <n>", "WebSockets waiting to start a session, in all").default(256).argParser(intArg("--max-pending", 1, 100000)))
     .addOption(new Option("--max-pending-per-ip <n>", "WebSockets waiting to start a session, from one address").default(32).argParser(intArg("--max-pending-per-ip", 1, 100000)))
     .addOption(new Option("--max-connections <n>", "TCP connections at once, HTTP included").default(4096).argParser(intArg("--max-connections", 1, 1000000)))
+    .addOption(new Option("--drain-timeout <s>", "on SIGTERM: /readyz turns 503, sessions stream on this long, then each is told to move to another bridge").default(0).argParser(intArg("--drain-timeout", 0, 24 * 3600)))
+    .addOption(new Option("--ping-interval <ms>", "WebSocket ping period; a client that misses a pong is cut and its session waits for a resume (0: no pings)").default(5000).argParser(intArg("--ping-interval", 0, 600_000)))
     .addOption(new Option("--resume-grace <ms>", "how long a dropped session waits for its browser to resume").default(10000).argParser(intArg("--resume-grace", 0, 600000)))
     .addOption(new Option("--reconnect-for <s>", "how long a destination whose ingest went away keeps reconnecting (0: never)").default(600).argParser(intArg("--reconnect-for", 0, 7 * 24 * 3600)))
     .addOption(new Option("--advice-floor <kbit/s>", "lowest video bitrate the bridge advises (default: 15% of the client's)").argParser(kbitArg("--advice-floor")))
@@ -140,6 +144,8 @@ Examples:
         ...(opts.publicUrl !== undefined && { publicUrls: opts.publicUrl }),
         ...(opts.allowedHosts !== undefined && { allowedHosts: opts.allowedHosts }),
         ...(opts.frameAncestors !== undefined && { frameAncestors: opts.frameAncestors }),
+        drainTimeoutMs: opts.drainTimeout * 1000,
+        pingIntervalMs: opts.pingInterval,
         ...(opts.trustProxy !== undefined && { trustProxy: opts.trustProxy.length === 1 && /^\d+$/.test(opts.trustProxy[0]!) ? Number(opts.trustProxy[0]) : opts.trustProxy }),
         maxSessions: opts.maxSessions,
         maxSessionsPerIp: opts.maxSessionsPerIp,
@@ -178,6 +184,7 @@ Examples:
     .addOption(new Option("--ramp <ms>", "with --sessions: spread the session starts over this many ms").default(0).argParser(intArg("--ramp", 0, 3_600_000)))
     .option("--json", "print the full result as JSON instead of text", false)
     .option("--allow-loss", "exit 0 even when frames were dropped or lost on the way to an ingest (they are still reported)", false)
+    .option("--no-reconnect", "end when the connection to the bridge is lost (default with real-time pacing: resume, or start again through the same URL, for up to 30 s)")
     .addHelpText("after", `
 Examples:
   golive replay clip.mp4 --to "$YOUTUBE_URL"    # the URL holds the key: keep it in the environment
@@ -191,7 +198,10 @@ frames. Exit status: 0 when every destination of every session completed (went
 live and ended cleanly) and got every frame, 1 when a destination or session
 failed, 2 for bad usage or a file that cannot be replayed, 3 when the bridge
 cannot be reached, 4 when frames were dropped or lost (unless --allow-loss),
-130 when interrupted.`)
+130 when interrupted. A real-time replay that loses the bridge takes the
+session up again (resumed, or started anew through the same URL when that
+bridge is gone or draining: a load balancer picks another); frames due
+meanwhile are skipped and count as loss.`)
     .action(async (file: string, opts: ReplayCommandOptions) => {
       const { replayCommand } = await import("./replay-command.js");
       process.exitCode = await replayCommand(file, opts);

@@ -35,6 +35,8 @@ export interface ReplayCommandOptions {
   json: boolean;
   /** Exit 0 even when frames were dropped or lost (they are still reported). */
   allowLoss?: boolean;
+  /** false: end when the connection to the bridge is lost (--no-reconnect). */
+  reconnect?: boolean;
 }
 
 /** Where the command writes (process.stdout/stderr by default; tests pass their own). */
@@ -83,6 +85,9 @@ function describeDestination(d: DestinationResult): string {
 function describeSession(r: SessionResult, index: number, many: boolean): string[] {
   const name = `${many ? `session ${index + 1}` : "session"}${r.session ? ` ${r.session}` : ""}`;
   const lines = [`${name}: sent ${r.framesSent} frames (${mb(r.bytesSent)}) to the bridge in ${(r.elapsedMs / 1000).toFixed(1)} s${r.interrupted ? ", interrupted" : ""}`];
+  if (r.resumes + r.restarts > 0) {
+    lines.push(`  lost the bridge ${r.resumes + r.restarts} time(s): ${r.resumes} resumed, ${r.restarts} started again (a new publish on each destination); ${r.framesSkipped} frames skipped meanwhile`);
+  }
   if (r.recording) lines.push(`  recording on the bridge: ${r.recording}`);
   for (const d of r.destinations) lines.push(describeDestination(d));
   if (r.error && !r.destinations.some((d) => d.code === r.error!.code)) lines.push(`  session failed: ${r.error.code}: ${r.error.message}`);
@@ -180,6 +185,7 @@ export async function replayCommand(file: string, opts: ReplayCommandOptions, io
       ...(opts.maxRate !== undefined && { maxBitrate: opts.maxRate * 1e6 }),
       rampMs: opts.ramp,
       zeroMask: opts.sessions > 1,
+      ...(opts.reconnect === false && { reconnect: false }),
       signal: controller.signal,
       ...(progress && { onMessage: progress }),
     });
@@ -202,9 +208,9 @@ export async function replayCommand(file: string, opts: ReplayCommandOptions, io
   }
   if (result.sessions.some((s) => s.interrupted)) return ReplayExit.Interrupted;
   if (result.ok) {
-    const lossy = result.sessions.some((s) => s.destinations.some((d) => framesMissing(d) > 0));
+    const lossy = result.sessions.some((s) => s.framesSkipped > 0 || s.destinations.some((d) => framesMissing(d) > 0));
     if (!lossy || opts.allowLoss) return ReplayExit.Ok;
-    if (!opts.json) err("frames were dropped or lost on the way to an ingest (see above); --allow-loss accepts that");
+    if (!opts.json) err("frames were dropped or lost on the way to an ingest, or skipped while reconnecting to the bridge (see above); --allow-loss accepts that");
     return ReplayExit.Loss;
   }
   if (result.sessions.length > 0 && result.sessions.every((s) => s.error?.code === ReplayErrorCode.BridgeUnreachable)) {

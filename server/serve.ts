@@ -43,8 +43,12 @@ export interface ServeOptions {
   /** Bounds of the bitrate advice, bits/s (0 = the defaults). */
   adviceFloorBitrate?: number;
   adviceCeilingBitrate?: number;
-  /** Bound on shutdown, ms. */
+  /** Bound on shutdown, ms (after the drain). */
   shutdownTimeoutMs: number;
+  /** On SIGTERM, how long sessions may stream on before they are moved, ms (default 0: moved at once). */
+  drainTimeoutMs?: number;
+  /** WebSocket ping period, ms (default 5000; 0 = none). */
+  pingIntervalMs?: number;
 }
 
 /** Starts the bridge; resolves with the exit code after a signal. */
@@ -103,6 +107,7 @@ export async function serve(options: ServeOptions): Promise<number> {
     ...(options.publicUrls !== undefined && { publicUrls: options.publicUrls }),
     ...(options.allowedHosts !== undefined && { allowedHosts: options.allowedHosts }),
     ...(options.frameAncestors !== undefined && { frameAncestors: options.frameAncestors }),
+    ...(options.pingIntervalMs !== undefined && { pingIntervalMs: options.pingIntervalMs }),
     ...(options.trustProxy !== undefined && { trustProxy: options.trustProxy }),
     logger,
   };
@@ -136,12 +141,23 @@ export async function serve(options: ServeOptions): Promise<number> {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-  logger.info({ signal }, "shutting down");
+  // SIGTERM (a deploy, docker stop, Kubernetes): drain first, so each
+  // broadcast moves to another bridge; SIGINT (Ctrl-C): shut down now.
+  // A second signal during the drain cuts it short.
+  const drainMs = signal === "SIGTERM" ? options.drainTimeoutMs ?? 0 : 0;
+  logger.info({ signal, drainMs }, "shutting down");
   const timer = setTimeout(() => {
     logger.error("shutdown took too long; exiting");
     process.exit(1);
-  }, options.shutdownTimeoutMs);
+  }, drainMs + options.shutdownTimeoutMs);
   timer.unref();
+  if (signal === "SIGTERM") {
+    const cut = new Promise<void>((resolve) => {
+      process.once("SIGINT", () => resolve());
+      process.once("SIGTERM", () => resolve());
+    });
+    await Promise.race([bridge.drain(drainMs), cut.then(() => bridge.drain(0))]);
+  }
   await bridge.close();
   clearTimeout(timer);
   logger.info("bye");

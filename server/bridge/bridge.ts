@@ -44,6 +44,12 @@ export interface BridgeOptions {
   /** Longest the authorize hook may take, ms (default 10,000); past it the session is refused. */
   authorizeTimeoutMs?: number;
   /**
+   * WebSocket ping period, ms (default 5000; 0 = none): a client that has
+   * not answered the previous ping by the next one is cut (a dead link or
+   * host), and its session waits for a resume.
+   */
+  pingIntervalMs?: number;
+  /**
    * Who may frame the pages the bridge serves (CSP frame-ancestors sources,
    * e.g. "https://app.example"). Default: nobody ('none'): the demo page asks
    * for the camera, and a page that frames it could trick a click.
@@ -275,6 +281,10 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   #wss: WebSocketServer | undefined;
   #core: Core | undefined;
   #closing = false;
+  /** Draining: no new sessions (resumes still), /readyz 503. */
+  #draining = false;
+  /** Wakes drain() when a session ends. */
+  #sessionEnded: (() => void) | undefined;
   readonly #policy: DestinationPolicy;
   readonly #byResumeToken = new Map<string, Session>();
   /** Every open WebSocket, with or without a session. */
@@ -328,6 +338,40 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     });
     this.#maxSessions = options.maxSessions ?? 200;
     this.#maxSessionsPerIp = options.maxSessionsPerIp ?? 10;
+  }
+
+  /** Whether the bridge takes new sessions (/readyz): not draining, not closing. */
+  get accepting(): boolean {
+    return !this.#draining && !this.#closing;
+  }
+
+  /**
+   * Drains the bridge before a deploy or a scale-down: /readyz answers 503 at
+   * once (the load balancer stops sending new sessions here), a new session
+   * is refused with BRIDGE_DRAINING and close 1001 (the client starts again,
+   * elsewhere), resumes of sessions held here are still taken. Sessions
+   * stream on until they end or `timeoutMs` passes; then each is told to
+   * move ("move", then close 1001): its destinations unpublish cleanly and
+   * the client starts a new session through the load balancer at once.
+   * Resolves when no session is left; close() after it.
+   */
+  async drain(timeoutMs = 0): Promise<void> {
+    this.#draining = true;
+    this.#log.info({ sessions: this.sessions.size, timeoutMs }, "draining");
+    const deadline = Date.now() + timeoutMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) {
+      await new Promise<void>((resolveWait) => {
+        const timer = setTimeout(resolveWait, Math.max(0, deadline - Date.now()));
+        this.#sessionEnded = () => {
+          clearTimeout(timer);
+          resolveWait();
+        };
+      });
+      this.#sessionEnded = undefined;
+    }
+    const moving = [...this.sessions];
+    if (moving.length > 0) this.#log.info({ sessions: moving.length }, "drain timeout: moving the sessions left");
+    await Promise.all(moving.map((s) => s.shutdown(CloseCode.GoingAway, "this bridge is draining: start again through your load balancer", true)));
   }
 
   /** True when destinations are restricted by neither tokens nor an allowlist. */
@@ -454,6 +498,24 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     const remote = this.clientAddress(req);
     this.#sockets.add(ws);
     ws.once("close", () => this.#sockets.delete(ws));
+    // A link that died without a FIN (a host gone, a cable pulled) is found by
+    // its missing pong: the session then waits for a resume like any drop.
+    const pingMs = this.#opts.pingIntervalMs ?? 5000;
+    if (pingMs > 0) {
+      let answered = true;
+      ws.on("pong", () => (answered = true));
+      const pinger = setInterval(() => {
+        if (!answered) {
+          this.#log.warn({ remote }, "no pong: cutting the connection");
+          ws.terminate();
+          return;
+        }
+        answered = false;
+        ws.ping();
+      }, pingMs);
+      pinger.unref();
+      ws.once("close", () => clearInterval(pinger));
+    }
     /** The bridge closed this socket: whatever the client still sends on it is stale. */
     let closedByBridge = false;
     const link: SessionLink = {
@@ -540,6 +602,11 @@ export class Bridge extends EventEmitter<BridgeEvents> {
         if (this.sessions.size >= this.#maxSessions) {
           refused = true;
           refuse("SESSION_LIMIT", `this bridge carries at most ${this.#maxSessions} sessions; try again later`, CloseCode.LimitExceeded);
+          return;
+        }
+        if (this.#draining) {
+          refused = true;
+          refuse("BRIDGE_DRAINING", "this bridge is draining: start again (your load balancer sends you to another bridge)", CloseCode.GoingAway);
           return;
         }
         // Per address, sessions count (live and waiting for a resume), not sockets.
@@ -765,6 +832,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
         this.#byResumeToken.delete(s.resumeToken);
         this.metrics.sessionsActive.dec();
         this.metrics.sessionsEnded.inc({ outcome });
+        this.#sessionEnded?.();
         const stats = s.stats();
         const dropped = stats.reduce((n, d) => n + d.framesDropped, 0);
         if (dropped > 0) this.metrics.framesDropped.inc(dropped);
@@ -807,6 +875,12 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       if (pathname === "/healthz") {
         res.writeHead(this.#closing ? 503 : 200, { "content-type": "application/json", "cache-control": "no-store", "x-content-type-options": "nosniff" });
         res.end(JSON.stringify({ status: this.#closing ? "shutting down" : "ok", sessions: this.sessions.size }));
+        return true;
+      }
+      if (pathname === "/readyz") {
+        const ready = this.accepting;
+        res.writeHead(ready ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store", "x-content-type-options": "nosniff" });
+        res.end(JSON.stringify({ status: ready ? "ready" : this.#closing ? "shutting down" : "draining", sessions: this.sessions.size }));
         return true;
       }
       if (pathname === "/metrics") {

@@ -295,8 +295,10 @@ export class Session {
   }
 
   /** Ends the session from the bridge's side (shutdown): the client should reconnect elsewhere. */
-  async shutdown(code: number, reason: string): Promise<void> {
+  async shutdown(code: number, reason: string, move = false): Promise<void> {
     if (this.#isOver()) return;
+    // Draining: say so first, so the client starts again through its load balancer at once.
+    if (move) this.#link.send({ type: "move", reason });
     this.#link.send({ type: "error", code: "BRIDGE_SHUTTING_DOWN", message: reason, fatal: true });
     await this.#end("stopped", { code, reason: "BRIDGE_SHUTTING_DOWN" });
   }
@@ -322,7 +324,7 @@ export class Session {
   #start(msg: StartMessage): void {
     if (this.#state !== "awaitingStart") throw new WireError(WireErrorCode.AlreadyStarted, "the session has already started");
     if (msg.resume !== undefined) {
-      throw new WireError("RESUME_NOT_FOUND", "no session to resume with that token (it ended, or its grace period passed): start a new one");
+      throw new WireError("RESUME_NOT_FOUND", "no session to resume with that token on this bridge (it ended, its grace period passed, or another bridge holds it): start a new one", CloseCode.SessionNotHere);
     }
     const { limits } = this.#host;
     if (msg.destinations.length > limits.maxDestinations) {

@@ -29,7 +29,7 @@ export type ReplayDestination = string | DestinationRequest;
 
 /** Options of `replay`. */
 export interface ReplayOptions
-  extends Pick<ReplaySessionOptions, "record" | "pacing" | "loop" | "maxBitrate" | "token" | "client" | "waitForLive" | "connectTimeoutMs" | "acceptTimeoutMs" | "liveTimeoutMs" | "endTimeoutMs" | "highWaterBytes" | "zeroMask" | "interleaved" | "backpressure"> {
+  extends Pick<ReplaySessionOptions, "record" | "pacing" | "loop" | "maxBitrate" | "token" | "client" | "waitForLive" | "connectTimeoutMs" | "acceptTimeoutMs" | "liveTimeoutMs" | "endTimeoutMs" | "highWaterBytes" | "zeroMask" | "interleaved" | "backpressure" | "reconnect" | "reconnectWindowMs" | "pingIntervalMs"> {
   /** The file (FLV or MP4/MOV), or media loaded with loadReplayMedia. */
   file: string | ReplayMedia;
   /** The bridge: ws(s)://host:port[/ingest] (http(s):// is taken as ws(s)://; a URL without a path gets /ingest). */
@@ -199,5 +199,8 @@ function pick(o: ReplayManyOptions): PassThrough {
   if (o.zeroMask !== undefined) out.zeroMask = o.zeroMask;
   if (o.interleaved !== undefined) out.interleaved = o.interleaved;
   if (o.backpressure !== undefined) out.backpressure = o.backpressure;
+  if (o.reconnect !== undefined) out.reconnect = o.reconnect;
+  if (o.reconnectWindowMs !== undefined) out.reconnectWindowMs = o.reconnectWindowMs;
+  if (o.pingIntervalMs !== undefined) out.pingIntervalMs = o.pingIntervalMs;
   return out;
 }

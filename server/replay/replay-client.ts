@@ -16,8 +16,8 @@
  */
 import WebSocket, { type RawData } from "ws";
 import {
-  decodeBridgeMessage, encodeMessage, PROTOCOL_VERSION, SUBPROTOCOL, toBase64,
-  type BridgeMessage, type ConfigMessage, type DestinationRequest, type DestinationState, type DestinationStats,
+  CloseCode, decodeBridgeMessage, encodeMessage, newSessionKey, PROTOCOL_VERSION, SUBPROTOCOL, toBase64, withSessionKey,
+  type BridgeMessage, type ConfigMessage, type DestinationRequest, type DestinationState, type DestinationStats, type StartMessage,
 } from "../../protocol/wire.js";
 import { assertNever } from "../../protocol/errors.js";
 import { parseRtmpUrl } from "../rtmp/rtmp-url.js";
@@ -85,7 +85,24 @@ export interface ReplaySessionOptions {
   zeroMask?: boolean;
   /** Every control message from the bridge, as it arrives. */
   onMessage?: (message: BridgeMessage) => void;
+  /**
+   * Keep the broadcast going when the connection to the bridge is lost
+   * (default: true with realtime pacing, false with fast): resume the
+   * session with its resume token, or, when the bridge is gone, draining
+   * ("move", close 1001) or does not hold it (close 4004), start a new one
+   * with the same destinations, through the same URL (a load balancer picks
+   * the bridge). Frames due meanwhile are skipped, as a live encoder's
+   * would be; video starts again at a keyframe.
+   */
+  reconnect?: boolean;
+  /** How long to keep trying, ms (default 30,000). */
+  reconnectWindowMs?: number;
+  /** Ping the bridge this often, ms; a missing pong by the next one counts as a lost connection (default 2000; 0 = none). */
+  pingIntervalMs?: number;
 }
+
+/** Close codes after which the session is over: trying again would get the same answer. */
+const FINAL_CLOSE = new Set<number>([CloseCode.ProtocolError, CloseCode.UnsupportedVersion, CloseCode.Forbidden, CloseCode.Timeout, CloseCode.LimitExceeded, CloseCode.AllDestinationsFailed]);
 
 /** How a destination ended. */
 export interface DestinationResult {
@@ -128,6 +145,11 @@ export interface SessionResult {
   interrupted: boolean;
   /** The WebSocket close code, if it opened. */
   closeCode?: number;
+  /** Connections lost and taken up again: the same session resumed, or a new one started (restarts). */
+  resumes: number;
+  restarts: number;
+  /** Frames not sent: due while reconnecting, or video before the first keyframe after it. */
+  framesSkipped: number;
   /** From start() to the close, ms. */
   elapsedMs: number;
 }
@@ -144,6 +166,8 @@ export type ReplaySessionState =
   | "waitingLive"
   /** Sending frames on the pacer. */
   | "streaming"
+  /** The connection was lost: getting it back (frames due meanwhile are skipped). */
+  | "reconnecting"
   /** "stop" sent; waiting for "ended" and the close. */
   | "stopping"
   /** Over; the result is settled. */
@@ -214,6 +238,26 @@ export class ReplaySession implements Paced {
   #bytesSent = 0;
   /** Decoder configuration last sent per track. */
   readonly #sentConfig = new Map<"video" | "audio", Uint8Array>();
+  // Reconnecting.
+  readonly #reconnect: boolean;
+  /** On every URL of this broadcast (?session=): a load balancer hashing on it sends a resume to the right bridge. */
+  readonly #sessionKey = newSessionKey();
+  #resumeToken: string | undefined;
+  /** The bridge said "move": start a new session when it closes. */
+  #moving = false;
+  /** How the connection being opened takes the broadcast up again. */
+  #rejoin: "resume" | "restart" | undefined;
+  #reconnectDeadline = 0;
+  #reconnectDelay = 250;
+  #resumes = 0;
+  #restarts = 0;
+  #framesSkipped = 0;
+  /** Video waits for a keyframe (after a reconnect). */
+  #needKey = false;
+  /** The file ended while reconnecting: stop once connected. */
+  #sentAll = false;
+  #pinger: NodeJS.Timeout | undefined;
+  #streamBegun = false;
 
   constructor(options: ReplaySessionOptions) {
     const loop = options.loop ?? 1;
@@ -228,6 +272,7 @@ export class ReplaySession implements Paced {
     const maxBitrate = options.maxBitrate;
     if (maxBitrate !== undefined && !(maxBitrate > 0)) throw new TypeError(`maxBitrate must be > 0, got ${maxBitrate}`);
     this.#maxBitrate = maxBitrate;
+    this.#reconnect = options.reconnect ?? this.#pacing === "realtime";
     for (const d of options.destinations) {
       this.#dests.set(d.id, { id: d.id, kind: "rtmp", target: redactDestination(d), state: "unknown", wentLive: false });
     }
@@ -249,9 +294,15 @@ export class ReplaySession implements Paced {
     if (this.#state !== "idle") throw new TypeError("start() can be called once");
     this.#startedAt = performance.now();
     this.#state = "connecting";
+    if (!this.#open()) this.#finish(undefined);
+    return this.#done;
+  }
+
+  /** Opens a WebSocket to the bridge (the session key on its URL); false when the URL is no bridge URL. */
+  #open(): boolean {
     let ws: WebSocket;
     try {
-      ws = new WebSocket(this.#opts.bridge, SUBPROTOCOL, {
+      ws = new WebSocket(withSessionKey(this.#opts.bridge, this.#sessionKey), SUBPROTOCOL, {
         perMessageDeflate: false,
         handshakeTimeout: this.#opts.connectTimeoutMs ?? 10_000,
         maxPayload: MAX_BRIDGE_MESSAGE_BYTES,
@@ -259,17 +310,93 @@ export class ReplaySession implements Paced {
       });
     } catch (err) {
       this.#fail(ReplayErrorCode.BridgeUnreachable, `${this.#opts.bridge} is not a bridge URL: ${err instanceof Error ? err.message : String(err)}`);
-      this.#finish(undefined);
-      return this.#done;
+      return false;
     }
     this.#ws = ws;
-    ws.on("open", () => this.#onOpen());
-    ws.on("message", (data: RawData, isBinary: boolean) => this.#onMessage(data, isBinary));
+    this.#socketError = undefined;
+    ws.on("open", () => ws === this.#ws && this.#onOpen());
+    ws.on("message", (data: RawData, isBinary: boolean) => ws === this.#ws && this.#onMessage(data, isBinary));
     ws.on("error", (err) => {
-      this.#socketError ??= err;
+      if (ws === this.#ws) this.#socketError ??= err;
     });
-    ws.on("close", (code: number) => this.#finish(code));
-    return this.#done;
+    ws.on("close", (code: number) => ws === this.#ws && this.#onClose(code));
+    return true;
+  }
+
+  /** Pings the bridge; a ping unanswered by the next one means the link is dead. */
+  #startPinging(ws: WebSocket): void {
+    clearInterval(this.#pinger);
+    const ms = this.#opts.pingIntervalMs ?? 2000;
+    if (ms <= 0) return;
+    let answered = true;
+    ws.on("pong", () => (answered = true));
+    this.#pinger = setInterval(() => {
+      if (ws !== this.#ws || ws.readyState !== WebSocket.OPEN) return;
+      if (!answered) {
+        this.#socketError ??= new Error(`no pong from the bridge within ${ms} ms`);
+        ws.terminate();
+        return;
+      }
+      answered = false;
+      ws.ping();
+    }, ms);
+    this.#pinger.unref();
+  }
+
+  /** The socket closed: the end, or (reconnecting) a connection to take up again. */
+  #onClose(code: number): void {
+    clearInterval(this.#pinger);
+    const live = this.#state === "streaming" || this.#state === "waitingLive" || this.#state === "reconnecting";
+    // A drained or shut-down bridge ends the session ("ended") before its
+    // close 1001: that is not the broadcast's end, only this bridge's.
+    const bridgeLeft = this.#moving || code === CloseCode.GoingAway;
+    if (this.#reconnect && live && (!this.#ended || bridgeLeft) && !FINAL_CLOSE.has(code) && this.#opened) {
+      this.#ended = false;
+      this.#lost(code);
+      return;
+    }
+    this.#finish(code);
+  }
+
+  /**
+   * Takes the broadcast up again: a resume of the same session, or a new
+   * session when the bridge went away (1001, "move") or does not hold it
+   * (4004). Tried until reconnectWindowMs passes.
+   */
+  #lost(code: number): void {
+    this.#disarm();
+    const restart = code === CloseCode.GoingAway || code === CloseCode.SessionNotHere || this.#moving || this.#resumeToken === undefined;
+    this.#moving = false;
+    if (this.#state !== "reconnecting") {
+      this.#state = "reconnecting";
+      this.#reconnectDeadline = performance.now() + (this.#opts.reconnectWindowMs ?? 30_000);
+      this.#reconnectDelay = 250;
+      // The bridge's fatal error that closed the old connection is not this broadcast's end.
+      if (this.#error) this.#warnings.push(this.#error);
+      this.#error = undefined;
+      this.#opts.pacer.wake(this); // frames due meanwhile are skipped
+      this.#rejoin = restart ? "restart" : "resume";
+      this.#open();
+      return;
+    }
+    // An attempt failed: at once when the bridge said where we stand, else after a pause.
+    if (restart && this.#rejoin === "resume") {
+      this.#rejoin = "restart";
+      this.#open();
+      return;
+    }
+    const left = this.#reconnectDeadline - performance.now();
+    if (left <= 0) {
+      this.#fail(ReplayErrorCode.BridgeClosed, `lost the bridge and could not reconnect within ${this.#opts.reconnectWindowMs ?? 30_000} ms (last close code ${code})`);
+      this.#finish(code);
+      return;
+    }
+    const delay = Math.min(this.#reconnectDelay, left);
+    this.#reconnectDelay = Math.min(this.#reconnectDelay * 2, 2000);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#state === "reconnecting") this.#open();
+    }, delay);
   }
 
   /** Ends the session early and cleanly: sends "stop" (or closes, before "accepted"). */
@@ -290,6 +417,12 @@ export class ReplaySession implements Paced {
         this.#interrupted = true;
         this.#sendStop();
         return;
+      case "reconnecting":
+        this.#interrupted = true;
+        this.#fail(ReplayErrorCode.BridgeClosed, "stopped while reconnecting to the bridge");
+        this.#finish(undefined);
+        this.#ws?.terminate();
+        return;
       default:
         assertNever(this.#state);
     }
@@ -298,20 +431,25 @@ export class ReplaySession implements Paced {
   // --- WebSocket events --------------------------------------------------------
 
   #onOpen(): void {
-    if (this.#state !== "connecting") return;
+    if (this.#state !== "connecting" && this.#state !== "reconnecting") return;
     this.#opened = true;
-    this.#state = "starting";
-    this.#send({
-      type: "start",
-      version: PROTOCOL_VERSION,
-      destinations: [...this.#opts.destinations],
-      ...(this.#opts.record !== undefined && { record: this.#opts.record }),
-      ...(this.#opts.token !== undefined && { token: this.#opts.token }),
-      client: this.#opts.client ?? "golive-replay",
-      interleaved: this.#opts.interleaved ?? true,
-      ...((this.#opts.backpressure ?? this.#pacing === "fast") && { backpressure: true }),
-    });
-    this.#arm(this.#opts.acceptTimeoutMs ?? 10_000, () => `the bridge did not accept the session within ${this.#opts.acceptTimeoutMs ?? 10_000} ms`);
+    this.#startPinging(this.#ws!);
+    const start: StartMessage = this.#state === "reconnecting" && this.#rejoin === "resume"
+      ? { type: "start", version: PROTOCOL_VERSION, destinations: [], resume: this.#resumeToken! }
+      : {
+        type: "start",
+        version: PROTOCOL_VERSION,
+        destinations: [...this.#opts.destinations],
+        ...(this.#opts.record !== undefined && { record: this.#opts.record }),
+        ...(this.#opts.token !== undefined && { token: this.#opts.token }),
+        client: this.#opts.client ?? "golive-replay",
+        interleaved: this.#opts.interleaved ?? true,
+        ...((this.#opts.backpressure ?? this.#pacing === "fast") && { backpressure: true }),
+      };
+    if (this.#state === "connecting") this.#state = "starting";
+    this.#send(start);
+    const ms = this.#opts.acceptTimeoutMs ?? 10_000;
+    this.#arm(ms, () => `the bridge did not accept the session within ${ms} ms`);
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
@@ -361,6 +499,9 @@ export class ReplaySession implements Paced {
         if (msg.fatal) this.#error ??= { code: msg.code, message: msg.message };
         else this.#warnings.push({ code: msg.code, message: msg.message });
         return;
+      case "move":
+        this.#moving = true;
+        return;
       case "ended":
         this.#ended = true;
         return;
@@ -370,12 +511,17 @@ export class ReplaySession implements Paced {
   }
 
   #onAccepted(msg: Extract<BridgeMessage, { type: "accepted" }>): void {
+    if (this.#state === "reconnecting") {
+      this.#rejoined(msg);
+      return;
+    }
     if (this.#state !== "starting") {
       this.#abort(ReplayErrorCode.BridgeProtocol, `"accepted" while ${this.#state}`);
       return;
     }
     this.#disarm();
     this.#sessionId = msg.session;
+    this.#resumeToken = msg.resumeToken;
     for (const d of msg.destinations) {
       const mine = this.#dests.get(d.id);
       if (mine && mine.state === "unknown") mine.state = "connecting";
@@ -410,6 +556,39 @@ export class ReplaySession implements Paced {
     this.#beginStreaming();
   }
 
+  /** Connected again: the configs again, video from the next keyframe, then on with the frames due from now. */
+  #rejoined(msg: Extract<BridgeMessage, { type: "accepted" }>): void {
+    this.#disarm();
+    if (this.#rejoin === "resume") this.#resumes++;
+    else {
+      this.#restarts++;
+      // A new session: its destinations publish again.
+      for (const d of msg.destinations) {
+        const mine = this.#dests.get(d.id);
+        if (mine) mine.state = "connecting";
+      }
+    }
+    this.#sessionId = msg.session;
+    this.#resumeToken = msg.resumeToken;
+    this.#rejoin = undefined;
+    // What went wrong on the way (a timeout, the draining bridge's refusal) is history now.
+    if (this.#error) this.#warnings.push(this.#error);
+    this.#error = undefined;
+    for (const [track, description] of [...this.#sentConfig]) this.#sendConfig(track, description);
+    this.#needKey = true;
+    this.#blocked = false;
+    if (!this.#streamBegun) {
+      this.#beginStreaming();
+      return;
+    }
+    this.#state = "streaming";
+    if (this.#sentAll) {
+      this.#sendStop();
+      return;
+    }
+    this.#opts.pacer.wake(this);
+  }
+
   // --- streaming ---------------------------------------------------------------
 
   #anyConnecting(): boolean {
@@ -419,6 +598,7 @@ export class ReplaySession implements Paced {
 
   #beginStreaming(): void {
     this.#disarm();
+    this.#streamBegun = true;
     this.#state = "streaming";
     const pacer = this.#opts.pacer;
     this.#streamStart = pacer.now();
@@ -430,6 +610,7 @@ export class ReplaySession implements Paced {
 
   /** Pacer callback: sends what is due by `until`. */
   run(until: number): number | undefined {
+    if (this.#state === "reconnecting") return this.#skipDue(until);
     if (this.#state !== "streaming") return undefined;
     const ws = this.#ws!;
     const feed = this.#opts.feed;
@@ -462,10 +643,45 @@ export class ReplaySession implements Paced {
       // The track's configuration for this frame: its own change, else the file's first one.
       const config = frame.config ?? (this.#index === 0 ? this.#initialConfig(frame.track) : undefined);
       if (config && this.#sentConfig.get(frame.track) !== config) this.#sendConfig(frame.track, config);
+      if (this.#needKey && frame.track === "video") {
+        if (!frame.keyframe) {
+          this.#framesSkipped++;
+          this.#index++;
+          continue;
+        }
+        this.#needKey = false;
+      }
       const message = this.#messages![this.#index]!;
       ws.send(message, SEND_OPTIONS, this.#onSent);
       this.#framesSent++;
       this.#bytesSent += message.byteLength;
+      this.#index++;
+    }
+  }
+
+  /** While reconnecting: the frames due by `until` go unsent (a live source does not wait); returns when the next is due. */
+  #skipDue(until: number): number | undefined {
+    if (this.#sentAll || !this.#messages) return undefined;
+    const feed = this.#opts.feed;
+    const frames = feed.media.frames;
+    for (;;) {
+      if (this.#index >= frames.length) {
+        feed.release(this.#pass);
+        this.#messages = undefined;
+        this.#pass++;
+        if (this.#pass >= this.#loops) {
+          this.#sentAll = true;
+          return undefined;
+        }
+        this.#index = 0;
+        this.#messages = feed.acquire(this.#pass);
+      }
+      const frame = frames[this.#index]!;
+      const due = this.#streamStart + (this.#pass * feed.media.durationUs + frame.dtsUs) / 1000;
+      if (due > until) return due;
+      // A configuration change in a skipped frame still applies to what follows.
+      if (frame.config) this.#sentConfig.set(frame.track, frame.config);
+      this.#framesSkipped++;
       this.#index++;
     }
   }
@@ -552,6 +768,7 @@ export class ReplaySession implements Paced {
   #finish(closeCode: number | undefined): void {
     if (this.#state === "closed") return;
     this.#disarm();
+    clearInterval(this.#pinger);
     this.#opts.pacer.remove(this);
     if (this.#messages) {
       this.#opts.feed.release(this.#pass);
@@ -600,6 +817,9 @@ export class ReplaySession implements Paced {
       passesSent: this.#framesSent === 0 ? 0 : Math.floor(this.#framesSent / Math.max(1, this.#opts.feed.length)),
       interrupted: this.#interrupted,
       ...(this.#opened && closeCode !== undefined && { closeCode }),
+      resumes: this.#resumes,
+      restarts: this.#restarts,
+      framesSkipped: this.#framesSkipped,
       elapsedMs: performance.now() - this.#startedAt,
     };
     this.#resolve!(result);

@@ -280,7 +280,8 @@ describe("replay session: how it can end", () => {
       if (msg.type === "start") setTimeout(() => seen.ws.close(4500, "bridge error"), 50);
     });
     servers.push(bridge);
-    const result = await session(bridge.url, { pacing: "realtime" }).start();
+    // Without reconnecting (with it, test/resilience/drain.test.ts): the close is the session's end.
+    const result = await session(bridge.url, { pacing: "realtime", reconnect: false }).start();
     expect(result.error).toEqual({ code: "BRIDGE_CLOSED", message: "the bridge closed the connection in the middle of the session (close code 4500)" });
     expect(result.closeCode).toBe(4500);
     expect(result.destinations[0]).toMatchObject({ outcome: "failed", code: "BRIDGE_CLOSED" });

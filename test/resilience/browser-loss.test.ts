@@ -210,7 +210,7 @@ describe("browser loss", () => {
     late.sendResume(accepted.resumeToken);
     const err = await late.waitFor("error");
     expect(err.code).toBe("RESUME_NOT_FOUND");
-    expect((await late.closed).code).toBe(CloseCode.ProtocolError);
+    expect((await late.closed).code).toBe(CloseCode.SessionNotHere);
   });
 
   it("a resume while the old connection still looks open supersedes it; what the old one still delivers is ignored", async () => {

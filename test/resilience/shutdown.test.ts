@@ -103,9 +103,11 @@ describe("golive serve: graceful shutdown", () => {
     const signalled = performance.now();
     process.kill(proc.pid, "SIGTERM");
 
+    // SIGTERM drains (--drain-timeout 0 by default: at once): each client is told to move first.
     const err = await client.waitFor("error", () => true, 5000);
+    expect(client.messages.find((m) => m.type === "move")).toMatchObject({ reason: expect.stringMatching(/draining/) as string });
     expect(err).toMatchObject({ code: "BRIDGE_SHUTTING_DOWN", fatal: true });
-    expect(err.message).toMatch(/shutting down/);
+    expect(err.message).toMatch(/draining: start again/);
     expect(await client.closed).toMatchObject({ code: CloseCode.GoingAway, reason: "BRIDGE_SHUTTING_DOWN" });
     expect(client.finalStates()).toEqual({ scripted: "ended", nginx: "ended", recording: "ended" });
     expect(await idle.closed).toMatchObject({ code: CloseCode.GoingAway });

@@ -6,7 +6,7 @@
  * at a keyframe).
  */
 import {
-  CloseCode, decodeBridgeMessage, encodeMediaFrame, encodeMessage, SUBPROTOCOL,
+  CloseCode, decodeBridgeMessage, encodeMediaFrame, encodeMessage, newSessionKey, SUBPROTOCOL, withSessionKey,
   type AcceptedMessage, type BridgeMessage, type ConfigMessage, type MediaFrame, type StartMessage,
 } from "../../protocol/wire.js";
 import { BroadcastError } from "./errors.js";
@@ -21,6 +21,12 @@ export interface TransportOptions {
   maxBufferedBytes?: number;
   /** Give up resuming after this long, ms (default 9000: inside the bridge's 10 s grace). */
   resumeWindowMs?: number;
+  /**
+   * Once the bridge has sent "stats" (it does every second), a connection
+   * that brings nothing for this long is taken for dead and resumed, ms
+   * (default 5000): a bridge whose host vanished sends no close.
+   */
+  silenceTimeoutMs?: number;
   onMessage(message: BridgeMessage): void;
   onState(state: TransportState): void;
   /** Video must restart at a keyframe (after a resume or a drop). */
@@ -43,6 +49,15 @@ export class Transport {
   #lastError: { code: string; message: string } | undefined;
   #framesDropped = 0;
   #stopping: ((value: void) => void) | undefined;
+  /**
+   * The broadcast's session key, on every URL it opens (?session=): a load
+   * balancer hashing on it sends a resume to the bridge holding the session.
+   */
+  readonly #sessionKey = newSessionKey();
+  /** The bridge said "move" (draining): start again at once when it closes. */
+  #moving = false;
+  /** Silence watchdog (armed once the bridge has sent "stats"). */
+  #silence: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: TransportOptions) {
     this.#opts = options;
@@ -129,6 +144,11 @@ export class Transport {
     this.#setState("ended");
   }
 
+  /** The session key this broadcast puts on its URLs. */
+  get sessionKey(): string {
+    return this.#sessionKey;
+  }
+
   /** Closes the socket now (tests: simulate a network drop). */
   dropConnection(): void {
     this.#ws?.close(4999, "dropped by the client");
@@ -144,7 +164,7 @@ export class Transport {
     return new Promise((resolve, reject) => {
       let ws: WebSocket;
       try {
-        ws = new WebSocket(this.#opts.url, SUBPROTOCOL);
+        ws = new WebSocket(withSessionKey(this.#opts.url, this.#sessionKey), SUBPROTOCOL);
       } catch (err) {
         reject(new BroadcastError("BRIDGE_UNREACHABLE", `cannot open a connection to the bridge at ${this.#opts.url}`, { cause: err }));
         return;
@@ -156,6 +176,8 @@ export class Transport {
         if (typeof event.data !== "string") return;
         const msg = decodeBridgeMessage(event.data);
         if (msg.type === "error") this.#lastError = { code: msg.code, message: msg.message };
+        if (msg.type === "move") this.#moving = true;
+        if (msg.type === "stats" && ws === this.#ws) this.#armSilence(ws);
         if (msg.type === "accepted" && !accepted) {
           accepted = true;
           this.#ws = ws;
@@ -175,7 +197,20 @@ export class Transport {
     });
   }
 
+  /** Resumes a connection that brings nothing for silenceTimeoutMs (re-armed by each "stats"). */
+  #armSilence(ws: WebSocket): void {
+    clearTimeout(this.#silence);
+    this.#silence = setTimeout(() => {
+      if (ws !== this.#ws || this.#state !== "live") return;
+      // close() would wait for the dead bridge's answer: take it as closed now.
+      ws.onclose = null;
+      ws.close(4999, "the bridge went silent");
+      this.#closed(1006);
+    }, this.#opts.silenceTimeoutMs ?? 5000);
+  }
+
   #closed(code: number): void {
+    clearTimeout(this.#silence);
     if (this.#state === "ended" || this.#state === "failed") return;
     this.#stopping?.();
     if (this.#stopping) return;
@@ -189,9 +224,13 @@ export class Transport {
       this.#opts.onFailed(new BroadcastError(e?.code ?? "CONNECTION_CLOSED", e?.message ?? `the bridge closed the connection (${code})`));
       return;
     }
-    // 1001: the bridge shut down and the session (and its resume token) with
-    // it: start a new session, there or wherever the URL now leads.
-    void this.#reconnect(code === CloseCode.GoingAway ? "restart" : "resume");
+    // 1001: the bridge shut down or is draining ("move") and the session (and
+    // its resume token) ended with it; 4004: the resume reached a bridge that
+    // does not hold the session. Either way: start a new session, wherever
+    // the URL (a load balancer) now leads.
+    const restart = code === CloseCode.GoingAway || code === CloseCode.SessionNotHere || this.#moving;
+    this.#moving = false;
+    void this.#reconnect(restart ? "restart" : "resume");
   }
 
   /**
@@ -201,7 +240,8 @@ export class Transport {
    * (the upstream publishes start again). Either way the configs are re-sent
    * and video restarts at a keyframe.
    */
-  async #reconnect(how: "resume" | "restart"): Promise<void> {
+  async #reconnect(first: "resume" | "restart"): Promise<void> {
+    let how = first;
     this.#setState("reconnecting");
     const deadline = Date.now() + (this.#opts.resumeWindowMs ?? 9000);
     let delay = 250;
@@ -220,7 +260,12 @@ export class Transport {
         this.#setState("live");
         return;
       } catch (err) {
-        if (err instanceof BroadcastError && err.code === "RESUME_NOT_FOUND") break;
+        // The bridge reached does not hold the session (a load balancer sent
+        // the resume to another bridge, or it restarted): start a new one now.
+        if (err instanceof BroadcastError && err.code === "RESUME_NOT_FOUND" && how === "resume") {
+          how = "restart";
+          continue;
+        }
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 2000);
       }

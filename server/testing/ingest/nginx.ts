@@ -62,6 +62,8 @@ export interface NginxRtmpOptions {
   port?: number;
   /** `record_path` to use instead of the server's own `recordings/` (e.g. the one of the server this one replaces). */
   recordDir?: string;
+  /** More addresses to listen on, same port (e.g. one in a network a test created for bridges in namespaces). */
+  extraListen?: readonly string[];
 }
 
 /** A running nginx-rtmp from {@link startNginxRtmp}. */
@@ -189,6 +191,7 @@ function nginxConfig(input: NginxConfigInput): string {
     `    access_log ${q(join(dir, "rtmp-access.log"))};`,
     "    server {",
     `        listen ${LOOPBACK}:${port};`,
+    ...(options.extraListen ?? []).map((address) => `        listen ${address}:${port};`),
     `        chunk_size ${options.chunkSize ?? 4096};`,
     "        application live {",
     directives(live, "            "),
