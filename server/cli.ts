@@ -51,6 +51,7 @@ interface ServeCliOptions {
   frameAncestors?: string[];
   drainTimeout: number;
   pingInterval: number;
+  workers: number;
 }
 
 /** A bitrate option in kbit/s, for commander. */
@@ -107,6 +108,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--max-pending-per-ip <n>", "WebSockets waiting to start a session, from one address").default(32).argParser(intArg("--max-pending-per-ip", 1, 100000)))
     .addOption(new Option("--max-connections <n>", "TCP connections at once, HTTP included").default(4096).argParser(intArg("--max-connections", 1, 1000000)))
     .addOption(new Option("--drain-timeout <s>", "on SIGTERM: /readyz turns 503, sessions stream on this long, then each is told to move to another bridge").default(0).argParser(intArg("--drain-timeout", 0, 24 * 3600)))
+    .addOption(new Option("--workers <n>", "processes: a primary hands each connection to one of n workers (a resume to the one holding its session), each a whole bridge with its own limits (n times the per-bridge limits in all)").default(1).argParser(intArg("--workers", 1, 256)))
     .addOption(new Option("--ping-interval <ms>", "WebSocket ping period; a client that misses a pong is cut and its session waits for a resume (0: no pings)").default(5000).argParser(intArg("--ping-interval", 0, 600_000)))
     .addOption(new Option("--resume-grace <ms>", "how long a dropped session waits for its browser to resume").default(10000).argParser(intArg("--resume-grace", 0, 600000)))
     .addOption(new Option("--reconnect-for <s>", "how long a destination whose ingest went away keeps reconnecting (0: never)").default(600).argParser(intArg("--reconnect-for", 0, 7 * 24 * 3600)))
@@ -145,6 +147,7 @@ Examples:
         ...(opts.allowedHosts !== undefined && { allowedHosts: opts.allowedHosts }),
         ...(opts.frameAncestors !== undefined && { frameAncestors: opts.frameAncestors }),
         drainTimeoutMs: opts.drainTimeout * 1000,
+        workers: opts.workers,
         pingIntervalMs: opts.pingInterval,
         ...(opts.trustProxy !== undefined && { trustProxy: opts.trustProxy.length === 1 && /^\d+$/.test(opts.trustProxy[0]!) ? Number(opts.trustProxy[0]) : opts.trustProxy }),
         maxSessions: opts.maxSessions,

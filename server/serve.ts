@@ -2,9 +2,11 @@
  * `golive serve`: runs the bridge until SIGINT/SIGTERM, then ends every
  * session cleanly (destinations unpublish) within a bound and exits.
  */
+import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { Bridge, isLoopbackHost, type BridgeOptions } from "./bridge/bridge.js";
-import { createLogger } from "./log.js";
+import { runPrimary, runWorker } from "./cluster.js";
+import { createLogger, type Logger } from "./log.js";
 import { webRoot } from "./web-root.js";
 
 export interface ServeOptions {
@@ -49,6 +51,8 @@ export interface ServeOptions {
   drainTimeoutMs?: number;
   /** WebSocket ping period, ms (default 5000; 0 = none). */
   pingIntervalMs?: number;
+  /** Processes (default 1): more runs a primary that hands connections to that many workers (server/cluster.ts). */
+  workers?: number;
 }
 
 /** Starts the bridge; resolves with the exit code after a signal. */
@@ -111,9 +115,10 @@ export async function serve(options: ServeOptions): Promise<number> {
     ...(options.trustProxy !== undefined && { trustProxy: options.trustProxy }),
     logger,
   };
+  const workers = options.workers ?? 1;
   let bridge: Bridge;
   try {
-    bridge = new Bridge(bridgeOptions);
+    bridge = new Bridge({ ...bridgeOptions, ...(cluster.isWorker && { noServer: true }) });
   } catch (err) {
     process.stderr.write(`golive serve: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
@@ -127,6 +132,21 @@ export async function serve(options: ServeOptions): Promise<number> {
       return 2;
     }
     logger.warn("INSECURE: open relay on a non-loopback host (--insecure-open-relay): anyone who reaches this port can publish anywhere");
+  }
+  if (cluster.isWorker) return serveWorker(bridge, logger, options.drainTimeoutMs ?? 0);
+  if (workers > 1) {
+    return runPrimary({
+      host: options.host, port: options.port, workers, logger,
+      shutdownTimeoutMs: options.shutdownTimeoutMs, drainTimeoutMs: options.drainTimeoutMs ?? 0,
+      ...(options.publicUrls !== undefined && { publicUrls: options.publicUrls }),
+      ...(options.allowedHosts !== undefined && { allowedHosts: options.allowedHosts }),
+      ...(options.metricsToken !== undefined && { metricsToken: options.metricsToken }),
+    }).catch((err: unknown) => {
+      const e = err as NodeJS.ErrnoException;
+      const why = e.code === "EADDRINUSE" ? `port ${options.port} is already in use (try --port)` : e.message;
+      process.stderr.write(`golive serve: cannot listen on ${options.host}:${options.port}: ${why}\n`);
+      return 1;
+    });
   }
   try {
     await bridge.listen();
@@ -161,5 +181,24 @@ export async function serve(options: ServeOptions): Promise<number> {
   await bridge.close();
   clearTimeout(timer);
   logger.info("bye");
+  return 0;
+}
+
+/** A worker of `--workers N`: its bridge gets its connections from the primary. */
+async function serveWorker(bridge: Bridge, logger: Logger, drainMs: number): Promise<number> {
+  await bridge.ready();
+  runWorker(bridge);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  // Ctrl-C reaches the workers and the primary passes it on: once is enough.
+  process.on("SIGINT", () => undefined);
+  process.on("SIGTERM", () => undefined);
+  logger.info({ signal, drainMs, worker: process.env.GOLIVE_WORKER_SLOT }, "worker shutting down");
+  if (signal === "SIGTERM") await bridge.drain(drainMs);
+  await bridge.close();
+  // The IPC channel to the primary would keep this process alive.
+  if (process.connected) process.disconnect();
   return 0;
 }

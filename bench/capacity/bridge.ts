@@ -4,6 +4,7 @@
  * bridge's alone. Optionally under `node --cpu-prof`: the profile is written
  * when the bridge exits after SIGINT.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { makeTempDir, removeTempDir } from "../../server/testing/ingest/dirs.js";
 import { retryOnAddressInUse, spawnManaged, waitForListening, type ManagedProcess } from "../../server/testing/ingest/process.js";
 import { freePort, LOOPBACK } from "../../server/testing/ports.js";
@@ -20,11 +21,15 @@ export interface BridgeProcessOptions {
   logLevel?: string;
   /** The golive command to run (default this tree's bin/golive.js): another build, for A/B experiments. */
   bin?: string;
+  /** `--workers`: a primary and this many worker processes (default 1: one process). */
+  workers?: number;
 }
 
 /** A running bridge. */
 export interface BridgeProcess {
   readonly pid: number;
+  /** The bridge's processes: the one started, and with --workers its workers. */
+  pids(): number[];
   readonly port: number;
   /** ws://127.0.0.1:PORT/ingest */
   readonly ingest: string;
@@ -38,6 +43,19 @@ export interface BridgeProcess {
   stop(): Promise<void>;
 }
 
+/** The child processes of `pid` (Linux: each task's /proc/PID/task/TID/children). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const c of readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/)) if (c) out.push(Number(c));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
 /** Starts `golive serve` on a free loopback port; resolves once it listens. */
 export async function startBridge(options: BridgeProcessOptions): Promise<BridgeProcess> {
   const recordDir = await makeTempDir("bench-bridge");
@@ -49,14 +67,26 @@ export async function startBridge(options: BridgeProcessOptions): Promise<Bridge
         ...(options.cpuProfDir !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : []),
         options.bin ?? GOLIVE_BIN, "serve", "--host", LOOPBACK, "--port", String(port), "--allow-private",
         "--max-sessions", limit, "--max-sessions-per-ip", limit, "--record-dir", recordDir, "--log-level", options.logLevel ?? "warn",
+        ...(options.workers !== undefined && options.workers > 1 ? ["--workers", String(options.workers)] : []),
       ];
       const proc = await spawnManaged("golive serve", process.execPath, args);
       await waitForListening(proc, [port], { timeoutMs: 20_000 });
       return { proc, port, args };
     });
     const metricsUrl = `http://${LOOPBACK}:${port}/metrics`;
+    if (options.workers !== undefined && options.workers > 1) {
+      // Ready once every worker reports (the primary's /healthz counts them).
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const h = (await fetch(`http://${LOOPBACK}:${port}/healthz`).then((r) => r.json(), () => ({}))) as { workers?: number };
+        if (h.workers === options.workers) break;
+        if (Date.now() > deadline) throw new Error(`golive serve --workers ${options.workers}: the workers did not come up:\n${proc.output()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
     return {
       pid: proc.pid,
+      pids: () => [proc.pid, ...childrenOf(proc.pid)],
       port,
       ingest: `ws://${LOOPBACK}:${port}/ingest`,
       command: `node ${args.map((a) => a.replace(options.bin ?? GOLIVE_BIN, "bin/golive.js").replace(recordDir, "$TMP")).join(" ")}`,

@@ -51,6 +51,8 @@ export interface WindowPlan {
 /** The measured point. */
 export interface PointResult {
   design: "golive" | "ffmpeg-copy" | "ffmpeg-transcode";
+  /** golive with --workers: the worker processes (each a main thread). */
+  workers?: number;
   n: number;
   windowS: number;
   /** Cores used by the design's process(es), per sub-window. */
@@ -113,7 +115,7 @@ export function machineSaturated(p: PointResult): boolean {
 export function ownLimit(p: PointResult): string | undefined {
   if (p.failures.length > 0) return `${p.failures.length} failures (${p.failures[0]})`;
   if (p.dropped > 0) return `${p.dropped} frames dropped`;
-  if (p.design === "golive" && p.cores.median >= MAIN_THREAD_LIMIT) return `the bridge used ${f(p.cores.median, 2)} cores: its main thread is saturated`;
+  if (p.design === "golive" && p.cores.median >= MAIN_THREAD_LIMIT * (p.workers ?? 1)) return `the bridge used ${f(p.cores.median, 2)} cores: its main thread${(p.workers ?? 1) > 1 ? "s are" : " is"} saturated`;
   if (p.design !== "golive" && p.cores.median >= 0.8 * p.machineCores) return `the ffmpeg processes used ${f(p.cores.median, 2)} of ${p.machineCores} cores`;
   if (p.realtime.ok < p.realtime.of && !machineSaturated(p)) return behind(p);
   return undefined;
@@ -283,8 +285,17 @@ export interface GoliveOptions {
   bin?: string;
   /** Sessions do not say `interleaved`: the bridge holds each frame for the other track (the default path of browser clients). */
   hold?: boolean;
+  /** `golive serve --workers` (default 1). */
+  workers?: number;
   /** Progress lines go here. */
   log: (line: string) => void;
+}
+
+/** The memory of a bridge's processes (one, or a primary and its workers), summed. */
+function memoryOf(pids: readonly number[]): ReturnType<typeof memory> {
+  const each = pids.map((pid) => memory(pid)).filter((m) => m !== undefined);
+  if (each.length === 0) return undefined;
+  return { rss: each.reduce((n, m) => n + m.rss, 0), private: each.reduce((n, m) => n + m.private, 0) };
 }
 
 /** Runs N golive sessions and measures the bridge. */
@@ -294,13 +305,13 @@ export async function measureGolive(o: GoliveOptions): Promise<PointResult> {
   const needS = (rampMs + plan.settleMs + plan.subwindows * plan.subwindowMs) / 1000 + 15;
   // Twice what the plan needs: sessions can take longer to start than the ramp on a busy machine; the harness stops them.
   const loop = Math.max(2, Math.ceil((2 * needS) / o.fileSeconds));
-  const bridge = await startBridge({ sessions: n, ...(o.cpuProfDir !== undefined && { cpuProfDir: o.cpuProfDir }), ...(o.bin !== undefined && { bin: o.bin }) });
+  const bridge = await startBridge({ sessions: n, ...(o.cpuProfDir !== undefined && { cpuProfDir: o.cpuProfDir }), ...(o.bin !== undefined && { bin: o.bin }), ...(o.workers !== undefined && { workers: o.workers }) });
   let gen: Generator | undefined;
   try {
     await sleep(1000);
     await bridge.scrape(); // first scrape: lazily made metrics exist from here on
     await sleep(500);
-    const idle = memory(bridge.pid);
+    const idle = memoryOf(bridge.pids());
     gen = new Generator(o.file);
     const media = await gen.ready;
     const start: WorkerStart = { type: "start", bridge: bridge.ingest, to: `${o.nginx.url}/golive-{session}`, sessions: n, rampMs, loop, interleaved: o.hold !== true };
@@ -314,11 +325,11 @@ export async function measureGolive(o: GoliveOptions): Promise<PointResult> {
     await sleep(plan.settleMs);
     const result = await measureWindow(plan, {
       scrape: () => bridge.scrape(),
-      ownPids: [bridge.pid],
+      ownPids: bridge.pids(),
       extraPids: { generator: g.pid, nginx: o.nginx.pid },
       onEdge: (edge) => g.window(edge),
     });
-    const end = memory(bridge.pid);
+    const end = memoryOf(bridge.pids());
     g.send({ type: "stop" });
     const final = await Promise.race([g.result, sleep(60_000).then(() => undefined)]);
     if (!final) throw new Error("the load generator did not finish within 60 s of stop");
@@ -339,6 +350,7 @@ export async function measureGolive(o: GoliveOptions): Promise<PointResult> {
     const heapUsed = last.sum("golive_nodejs_heap_size_used_bytes");
     return {
       design: "golive",
+      ...(o.workers !== undefined && o.workers > 1 && { workers: o.workers }),
       n,
       windowS,
       cores: summarize(result.ownCores),

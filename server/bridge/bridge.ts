@@ -262,6 +262,35 @@ export function isLoopbackHost(host: string): boolean {
   return family !== 0 && loopbackNets.check(h, family === 4 ? "ipv4" : "ipv6");
 }
 
+/**
+ * The Host header check of a bridge bound to `bound` (see BridgeOptions.allowedHosts):
+ * anything on loopback; else an IP literal, localhost, a publicUrls host or an allowedHosts entry.
+ */
+export function hostAllowed(bound: string, host: string | undefined, options: Pick<BridgeOptions, "publicUrls" | "allowedHosts">): boolean {
+  if (isLoopbackHost(bound)) return true;
+  if (host === undefined) return false;
+  const name = hostName(host);
+  if (name === undefined) return false;
+  if (isIP(name) !== 0 || name === "localhost") return true;
+  const names: string[] = [];
+  for (const u of options.publicUrls ?? []) {
+    try {
+      names.push(new URL(u).hostname.toLowerCase());
+    } catch {
+      // checked at startup by serve
+    }
+  }
+  for (const h of options.allowedHosts ?? []) names.push(h.toLowerCase());
+  return names.some((allowed) => (allowed.startsWith(".") ? name.endsWith(allowed) || name === allowed.slice(1) : name === allowed));
+}
+
+/** An Authorization header against a bearer token (none set: open), compared in constant time. */
+export function bearerAllowed(authorization: string | undefined, token: string | undefined): boolean {
+  if (token === undefined || token === "") return true;
+  const got = /^Bearer (.+)$/i.exec(authorization ?? "")?.[1] ?? "";
+  return timingSafeEqual(createHash("sha256").update(got).digest(), createHash("sha256").update(token).digest());
+}
+
 const PLACEHOLDER = `<!doctype html><meta charset="utf-8"><title>golive</title>
 <h1>golive bridge</h1><p>The bridge is running: WebSocket ingest at <code>${INGEST_PATH}</code>
 (subprotocol <code>${SUBPROTOCOL}</code>), health at <a href="/healthz">/healthz</a>, metrics at
@@ -633,12 +662,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
 
   /** /metrics: open, or the configured bearer token (compared in constant time). */
   #metricsAllowed(req: IncomingMessage): boolean {
-    const want = this.#opts.metricsToken;
-    if (want === undefined || want === "") return true;
-    const got = /^Bearer (.+)$/i.exec(req.headers.authorization ?? "")?.[1] ?? "";
-    const a = createHash("sha256").update(got).digest();
-    const b = createHash("sha256").update(want).digest();
-    return timingSafeEqual(a, b);
+    return bearerAllowed(req.headers.authorization, this.#opts.metricsToken);
   }
 
   /**
@@ -678,29 +702,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   }
 
   #hostAllowed(req: IncomingMessage): boolean {
-    if (isLoopbackHost(this.#boundHost(req))) return true;
-    const host = req.headers.host;
-    if (host === undefined) return false;
-    const name = hostName(host);
-    if (name === undefined) return false;
-    if (isIP(name) !== 0 || name === "localhost") return true;
-    for (const allowed of this.#allowedHostNames()) {
-      if (allowed.startsWith(".") ? name.endsWith(allowed) || name === allowed.slice(1) : name === allowed) return true;
-    }
-    return false;
-  }
-
-  #allowedHostNames(): string[] {
-    const names: string[] = [];
-    for (const u of this.#opts.publicUrls ?? []) {
-      try {
-        names.push(new URL(u).hostname.toLowerCase());
-      } catch {
-        // checked at startup by serve
-      }
-    }
-    for (const h of this.#opts.allowedHosts ?? []) names.push(h.toLowerCase());
-    return names;
+    return hostAllowed(this.#boundHost(req), req.headers.host, this.#opts);
   }
 
   /**
