@@ -208,6 +208,58 @@ test("fail-over behind a load balancer: the bridge is killed, the resume reaches
   }
 });
 
+test("a bridge that goes silent (no FIN, no RST: a host gone): the SDK notices within 5 s of its last stats and resumes the same session", async ({ chromiumBrowser, bridge, nginx }) => {
+  // A proxy whose open connections can be made to swallow everything, as a dead path does.
+  const legs = new Set<{ client: Socket; upstream: Socket }>();
+  const lb = createServer((client) => {
+    const upstream = connect(bridge.port, "127.0.0.1");
+    const leg = { client, upstream };
+    legs.add(leg);
+    for (const s of [client, upstream]) s.on("error", () => undefined);
+    client.pipe(upstream).pipe(client);
+    client.on("close", () => legs.delete(leg));
+  });
+  await new Promise<void>((r) => lb.listen(0, "127.0.0.1", r));
+  const context = await chromiumBrowser.newContext();
+  const page = await context.newPage();
+  const state = (): Promise<string> => page.evaluate(() => (window as unknown as { harness: { state(): string } }).harness.state());
+  try {
+    await page.goto(`http://127.0.0.1:${(lb.address() as AddressInfo).port}/`);
+    await page.waitForFunction(() => "harness" in window);
+    await broadcast(page, nginx.rtmpUrl(), "silent");
+    await page.waitForTimeout(3000);
+    const silentAt = await page.evaluate(() => performance.now());
+    for (const l of legs) {
+      l.client.unpipe(l.upstream);
+      l.upstream.unpipe(l.client);
+      l.client.pause();
+      l.upstream.pause();
+    }
+    // The resume through a fresh connection takes milliseconds: the SDK's events tell when it noticed.
+    const noticedAt = (): Promise<number | undefined> => page.evaluate(() => (window as unknown as { harness: { events: Array<{ type: string; detail: unknown; at: number }> } }).harness.events
+      .find((e) => e.type === "statechange" && JSON.stringify(e.detail).includes("reconnecting"))?.at);
+    await expect.poll(noticedAt, { timeout: 10_000 }).toBeDefined();
+    const noticedAfterMs = (await noticedAt())! - silentAt;
+    console.log(`silent bridge noticed after ${noticedAfterMs.toFixed(0)} ms`);
+    expect(noticedAfterMs).toBeLessThan(6500);
+    await expect.poll(state, { timeout: 10_000 }).toBe("live");
+    await page.waitForTimeout(2000);
+    await stop(page);
+  } finally {
+    await context.close();
+    for (const l of legs) {
+      l.client.destroy();
+      l.upstream.destroy();
+    }
+    await new Promise((r) => lb.close(r));
+  }
+  // Resumed: the ingest saw one publish, with a hole where the frames sent into the dead path were lost.
+  const files = await recordingOf(nginx.recordDir, "silent");
+  expect(files).toHaveLength(1);
+  const report = await analyzeRecording(files[0]!);
+  expect(streamProblems(report, { width: 1280, height: 720, minDurationS: 6, maxFrameGapMs: 8000, maxAudioGapMs: 8000, maxKeyframeIntervalS: 8 }), describeStream(report)).toEqual([]);
+});
+
 test("a background tab for 5 s mid-stream: encoding goes on, no frame gap over 500 ms", async ({ clip, bridge, nginx }) => {
   // Raw DevTools protocol: under Playwright a page never becomes hidden (see e2e/cdp-tab.ts).
   const tab = await launchCdpTab([...CHROMIUM_ARGS, ...fakeMediaArgs({ fps: 30, clip })]);

@@ -4,7 +4,8 @@
  * (noServer) that gets connections handed to it.
  *
  * - Affinity: the primary reads each connection's request head (at most
- *   16 KiB, 10 s) and hands the socket, with those bytes, to a worker: by
+ *   16 KiB, 10 s; at most 1024 connections waiting for theirs) and hands
+ *   the socket, with those bytes, to a worker: by
  *   rendezvous hashing on the `?session=` key when there is one (a resume
  *   reaches the worker that holds its session; a replaced worker takes its
  *   slot's keys), else round robin. The worker puts the bytes back and
@@ -30,6 +31,8 @@ import type { Logger } from "./log.js";
 /** Largest request head the primary reads before handing a connection over. */
 const MAX_HEAD_BYTES = 16 * 1024;
 const HEAD_TIMEOUT_MS = 10_000;
+/** Connections at once whose head the primary is still waiting for (slow or idle clients); past it, new ones are closed. */
+const MAX_AWAITING_HEAD = 1024;
 
 interface WorkerState {
   slot: number;
@@ -70,7 +73,7 @@ export function pickSlot(key: string, slots: readonly number[]): number | undefi
 /** The request line's path and session key, once the head is complete; undefined while it is not. */
 function parseHead(head: Buffer): { path: string; key: string | undefined; host: string | undefined; authorization: string | undefined } | undefined {
   const end = head.indexOf("\r\n\r\n");
-  if (end < 0) return undefined;
+  if (end < 0 || end + 4 > MAX_HEAD_BYTES) return undefined;
   const lines = head.subarray(0, end).toString("latin1").split("\r\n");
   const target = lines[0]?.split(" ")[1] ?? "/";
   const header = (name: string): string | undefined => {
@@ -158,14 +161,28 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     });
   };
 
+  let awaitingHead = 0;
   const server = createNetServer({ pauseOnConnect: true }, (socket) => {
     socket.on("error", () => socket.destroy());
+    if (awaitingHead >= MAX_AWAITING_HEAD) {
+      socket.destroy();
+      return;
+    }
+    awaitingHead++;
+    let waiting = true;
+    const settle = (): void => {
+      if (waiting) awaitingHead--;
+      waiting = false;
+    };
+    socket.once("close", settle);
     let head = Buffer.alloc(0);
     const timer = setTimeout(() => socket.destroy(), HEAD_TIMEOUT_MS);
     const onData = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
       const parsed = parseHead(head);
+      // Incomplete and still under the limit: wait for more. (A head that ends past the limit never parses.)
       if (!parsed && head.length < MAX_HEAD_BYTES) return;
+      settle();
       clearTimeout(timer);
       socket.off("data", onData);
       socket.pause();

@@ -616,16 +616,9 @@ export class ReplaySession implements Paced {
     const feed = this.#opts.feed;
     const frames = feed.media.frames;
     for (;;) {
-      if (this.#index >= frames.length) {
-        feed.release(this.#pass);
-        this.#messages = undefined;
-        this.#pass++;
-        if (this.#pass >= this.#loops) {
-          this.#sendStop();
-          return undefined;
-        }
-        this.#index = 0;
-        this.#messages = feed.acquire(this.#pass);
+      if (this.#index >= frames.length && !this.#nextPass()) {
+        this.#sendStop();
+        return undefined;
       }
       const frame = frames[this.#index]!;
       if (this.#pacing === "realtime") {
@@ -659,22 +652,27 @@ export class ReplaySession implements Paced {
     }
   }
 
+  /** The file's end: on to the next pass (timestamps go on); false when every pass has been sent. */
+  #nextPass(): boolean {
+    const feed = this.#opts.feed;
+    feed.release(this.#pass);
+    this.#messages = undefined;
+    this.#pass++;
+    if (this.#pass >= this.#loops) return false;
+    this.#index = 0;
+    this.#messages = feed.acquire(this.#pass);
+    return true;
+  }
+
   /** While reconnecting: the frames due by `until` go unsent (a live source does not wait); returns when the next is due. */
   #skipDue(until: number): number | undefined {
     if (this.#sentAll || !this.#messages) return undefined;
     const feed = this.#opts.feed;
     const frames = feed.media.frames;
     for (;;) {
-      if (this.#index >= frames.length) {
-        feed.release(this.#pass);
-        this.#messages = undefined;
-        this.#pass++;
-        if (this.#pass >= this.#loops) {
-          this.#sentAll = true;
-          return undefined;
-        }
-        this.#index = 0;
-        this.#messages = feed.acquire(this.#pass);
+      if (this.#index >= frames.length && !this.#nextPass()) {
+        this.#sentAll = true;
+        return undefined;
       }
       const frame = frames[this.#index]!;
       const due = this.#streamStart + (this.#pass * feed.media.durationUs + frame.dtsUs) / 1000;

@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { CloseCode, newSessionKey } from "../../protocol/wire.js";
 import { pickSlot } from "../../server/cluster.js";
@@ -127,6 +128,30 @@ describe("golive serve --workers 2", () => {
     const outcomes = await Promise.all(opened.map((c) => c.waitFor("accepted", () => true, 8000).then(() => "accepted", () => JSON.stringify(c.messages.slice(0, 2)))));
     for (const c of opened) c.ws.terminate();
     expect(outcomes.filter((o) => o !== "accepted")).toEqual([]);
+  });
+
+  it("the primary's limits: a request head over 16 KiB gets 431; past 1024 connections waiting for their head, new ones are closed; then it serves again", async () => {
+    const raw = (): Promise<Socket> => new Promise((resolve, reject) => {
+      const s = connect(port, "127.0.0.1", () => resolve(s));
+      s.on("error", reject);
+    });
+    const big = await raw();
+    const answer = new Promise<string>((r) => {
+      let text = "";
+      big.on("data", (d) => (text += d.toString()));
+      big.on("close", () => r(text));
+    });
+    big.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: ${"a".repeat(17 * 1024)}\r\n\r\n`);
+    expect(await answer).toMatch(/^HTTP\/1\.1 431 /);
+    const idle = await Promise.all(Array.from({ length: 1024 }, raw));
+    const extra = await raw();
+    const closed = await new Promise<boolean>((r) => {
+      extra.on("close", () => r(true));
+      setTimeout(() => r(false), 3000);
+    });
+    expect(closed).toBe(true);
+    for (const s of idle) s.destroy();
+    await expect.poll(async () => (await health("/healthz").catch(() => [0]))[0]).toBe(200);
   });
 
   it("a publish through the group reaches nginx-rtmp whole", async () => {

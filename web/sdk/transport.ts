@@ -202,8 +202,10 @@ export class Transport {
     clearTimeout(this.#silence);
     this.#silence = setTimeout(() => {
       if (ws !== this.#ws || this.#state !== "live") return;
-      // close() would wait for the dead bridge's answer: take it as closed now.
+      // close() would wait for the dead bridge's answer: take it as closed now,
+      // and whatever it still delivers (the path may come back) as stale.
       ws.onclose = null;
+      ws.onmessage = null;
       ws.close(4999, "the bridge went silent");
       this.#closed(1006);
     }, this.#opts.silenceTimeoutMs ?? 5000);
