@@ -61,6 +61,7 @@ async function embedded(options: Partial<BridgeOptions>): Promise<Embedded> {
   bridge.on("sessionEnded", (e) => events.ended.push(e));
   cleanups.push(async () => {
     await bridge.close();
+    server.closeAllConnections();
     await new Promise((r) => server.close(r));
   });
   return { bridge, server, ingest: `ws://127.0.0.1:${port}/app/live`, base: `http://127.0.0.1:${port}`, events };
@@ -200,12 +201,23 @@ describe("the bridge on an app's own server (noServer)", () => {
   });
 });
 
-describe("what the bridge's pages are served with", () => {
+/** A GET (or HEAD) whose body is read whole, bounded in time: an unread body holds its connection. */
+async function get(url: string, method = "GET"): Promise<{ status: number; headers: Headers; body: string }> {
+  const res = await fetch(url, { method, signal: AbortSignal.timeout(5000) });
+  return { status: res.status, headers: res.headers, body: await res.text() };
+}
+
+// One retry: on Node 22, inside this test process, a request here has hung
+// now and then (1 run in ~5; seen once in CI's Node 22 tier); 500 of the same
+// requests against the same bridge outside Vitest, on Node 22, never did. Not
+// understood yet: the retry keeps it visible in the report without hiding a
+// real refusal (a wrong header fails both tries).
+describe("what the bridge's pages are served with", { retry: 1 }, () => {
   it("golive's demo page: its CSP, nosniff, no framing by default; hashed assets cached as immutable, the rest revalidated; ffmpeg.wasm's core when installed", async () => {
     const { webRoot } = await import("../../server/web-root.js");
     expect(webRoot, "dist/web is built by npm test's build").toBeDefined();
     const app = await embedded({ staticDir: webRoot });
-    const page = await fetch(`${app.base}/app/bridge/`);
+    const page = await get(`${app.base}/app/bridge/`);
     expect(page.status).toBe(200);
     const csp = page.headers.get("content-security-policy")!;
     for (const directive of ["default-src 'self'", "script-src 'self' 'wasm-unsafe-eval' blob:", "worker-src 'self' blob:", "connect-src 'self'", "object-src 'none'", "frame-ancestors 'none'"]) {
@@ -214,14 +226,14 @@ describe("what the bridge's pages are served with", () => {
     expect(page.headers.get("x-frame-options")).toBe("DENY");
     expect(page.headers.get("x-content-type-options")).toBe("nosniff");
     expect(page.headers.get("cache-control")).toBe("no-cache");
-    const html = await page.text();
+    const html = page.body;
     const asset = /assets\/[^"]+\.js/.exec(html)?.[0];
     expect(asset).toBeDefined();
-    const a = await fetch(`${app.base}/app/bridge/${asset}`);
+    const a = await get(`${app.base}/app/bridge/${asset}`);
     expect([a.status, a.headers.get("cache-control"), a.headers.get("x-content-type-options")]).toEqual([200, "public, max-age=31536000, immutable", "nosniff"]);
     expect(a.headers.get("content-security-policy")).toBeNull();
-    expect((await fetch(`${app.base}/app/bridge/golive.js`)).headers.get("cache-control")).toBe("no-cache");
-    const wasm = await fetch(`${app.base}/app/bridge/ffmpeg-core/ffmpeg-core.wasm`, { method: "HEAD" });
+    expect((await get(`${app.base}/app/bridge/golive.js`)).headers.get("cache-control")).toBe("no-cache");
+    const wasm = await get(`${app.base}/app/bridge/ffmpeg-core/ffmpeg-core.wasm`, "HEAD");
     expect([wasm.status, wasm.headers.get("content-type")]).toEqual([200, "application/wasm"]);
   });
 
@@ -232,14 +244,13 @@ describe("what the bridge's pages are served with", () => {
     const { writeFile } = await import("node:fs/promises");
     await writeFile(join(appDir, "studio.html"), "<!doctype html><title>studio</title><script>inline()</script>");
     const app = await embedded({ staticDir: [appDir, webRoot!], frameAncestors: ["https://app.example"] });
-    const demo = await fetch(`${app.base}/app/bridge/index.html`);
+    const demo = await get(`${app.base}/app/bridge/index.html`);
     expect(demo.headers.get("content-security-policy")).toContain("frame-ancestors https://app.example");
     expect(demo.headers.get("x-frame-options")).toBeNull();
-    const studio = await fetch(`${app.base}/app/bridge/studio.html`);
+    const studio = await get(`${app.base}/app/bridge/studio.html`);
     expect(studio.headers.get("content-security-policy")).toBe("frame-ancestors https://app.example");
     expect(studio.headers.get("x-content-type-options")).toBe("nosniff");
-    const missing = await fetch(`${app.base}/app/bridge/nothing.js`);
-    expect(await missing.text()).toBe("app");
+    expect((await get(`${app.base}/app/bridge/nothing.js`)).body).toBe("app");
   });
 });
 
