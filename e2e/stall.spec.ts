@@ -54,7 +54,14 @@ test("main thread blocked 400 ms, then 1500 ms: every flash's beep within 60 ms,
   // 17 s of flashes, one a second; the two stalls and 0.5 s after each
   // freeze leave out 2-5 of them (seen: 11 clear of 15 in a fresh-clone CI run).
   expect(clear.length, JSON.stringify(all)).toBeGreaterThanOrEqual(10);
-  for (const p of clear) expect(Math.abs(p.offsetMs), `flash at ${p.flash.toFixed(2)} s: ${JSON.stringify(all)}`).toBeLessThanOrEqual(60);
+  // A flash is seen on whole frames, so each pair's offset is known to one
+  // frame (33 ms at 30 fps), as in e2e/engines.spec.ts: every pair within
+  // 60 ms plus that frame, their mean within 60 ms. (Seen in CI: pairs of
+  // -62 and -63 ms among others around -35 ms, before any stall.)
+  const frameMs = 1000 / (report.video?.fps ?? 30);
+  for (const p of clear) expect(Math.abs(p.offsetMs), `flash at ${p.flash.toFixed(2)} s: ${JSON.stringify(all)}`).toBeLessThanOrEqual(60 + frameMs);
+  const mean = clear.reduce((n, p) => n + p.offsetMs, 0) / clear.length;
+  expect(Math.abs(mean), `mean of ${clear.length} pairs: ${JSON.stringify(all)}`).toBeLessThanOrEqual(60);
   // The synthetic camera is drawn on the page's main thread, so it gives no
   // frames while the page is blocked (a real camera would): a 1.5 s freeze is
   // the source's. The sound comes from the audio thread and must have no hole.
