@@ -182,7 +182,7 @@ describe("fuzz: a live bridge", () => {
       good.sendConfigs(media);
       const goodSending = good.sendRealtime(media.frames);
 
-      const allowed = new Set<number>([CloseCode.Normal, 1009, CloseCode.ProtocolError, CloseCode.UnsupportedVersion, CloseCode.Forbidden, CloseCode.LimitExceeded, CloseCode.AllDestinationsFailed]);
+      const allowed = new Set<number>([CloseCode.Normal, 1009, CloseCode.ProtocolError, CloseCode.UnsupportedVersion, CloseCode.Forbidden, CloseCode.SessionNotHere, CloseCode.LimitExceeded, CloseCode.AllDestinationsFailed]);
       const seen = new Map<number, number>();
       const errorCodes = new Set<string>();
       const rssBefore = process.memoryUsage().rss;
