@@ -31,12 +31,7 @@ const clients: WireTestClient[] = [];
 
 /** The worker processes (children of the primary). */
 function workerPids(): number[] {
-  const out: number[] = [];
-  for (const task of [String(proc.pid)]) {
-    const text = readFileSync(`/proc/${proc.pid}/task/${task}/children`, "utf8").trim();
-    for (const c of text.split(/\s+/)) if (c) out.push(Number(c));
-  }
-  return out;
+  return readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
 const health = async (path: string): Promise<[number, { workers?: number; sessions?: number; status?: string }]> => {
