@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 import type { ReplayCommandOptions } from "./replay-command.js";
 
 const require = createRequire(import.meta.url);
@@ -108,7 +109,7 @@ export function buildProgram(): Command {
     .addOption(new Option("--max-pending-per-ip <n>", "WebSockets waiting to start a session, from one address").default(32).argParser(intArg("--max-pending-per-ip", 1, 100000)))
     .addOption(new Option("--max-connections <n>", "TCP connections at once, HTTP included").default(4096).argParser(intArg("--max-connections", 1, 1000000)))
     .addOption(new Option("--drain-timeout <s>", "on SIGTERM: /readyz turns 503, sessions stream on this long, then each is told to move to another bridge").default(0).argParser(intArg("--drain-timeout", 0, 24 * 3600)))
-    .addOption(new Option("--workers <n>", "processes: a primary hands each connection to one of n workers (a resume to the one holding its session), each a whole bridge with its own limits (n times the per-bridge limits in all)").default(1).argParser(intArg("--workers", 1, 256)))
+    .addOption(new Option("--workers <n>", "processes: a primary hands each connection to one of n workers (a resume to the one holding its session); the limits above are the group's (1: one process)").default(availableParallelism(), "the number of CPUs").argParser(intArg("--workers", 1, 256)))
     .addOption(new Option("--ping-interval <ms>", "WebSocket ping period; a client that misses a pong is cut and its session waits for a resume (0: no pings)").default(5000).argParser(intArg("--ping-interval", 0, 600_000)))
     .addOption(new Option("--resume-grace <ms>", "how long a dropped session waits for its browser to resume").default(10000).argParser(intArg("--resume-grace", 0, 600000)))
     .addOption(new Option("--reconnect-for <s>", "how long a destination whose ingest went away keeps reconnecting (0: never)").default(600).argParser(intArg("--reconnect-for", 0, 7 * 24 * 3600)))

@@ -15,6 +15,13 @@
  *   500 ms), metrics summed over the workers (prom-client's
  *   AggregatorRegistry), with the same Host and metrics-token checks as a
  *   bridge's own.
+ * - One set of limits for the group: the primary keeps the ledger behind
+ *   them (admission.ts) and each worker's bridge asks it before a socket
+ *   waits to start, a session starts, a token user adds a session, a
+ *   download begins or a single-use token is taken; a worker that dies
+ *   gives back all it held. The primary also caps TCP connections in all
+ *   (--max-connections): those waiting for their head and those handed over
+ *   and not yet closed.
  * - SIGTERM: /readyz 503, each worker drains (its --drain-timeout) while the
  *   primary still hands it resumes; the primary exits when they are gone.
  *   SIGINT: the workers shut down at once. A worker that dies is replaced.
@@ -25,6 +32,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import { createServer as createNetServer, type Socket } from "node:net";
 import { AggregatorRegistry } from "prom-client";
 import { INGEST_PATH, SESSION_KEY_PARAM } from "../protocol/wire.js";
+import { AdmissionLedger, answerAdmission, RemoteAdmission, type AdmissionAnswer } from "./bridge/admission.js";
 import { bearerAllowed, hostAllowed, type Bridge, type BridgeOptions } from "./bridge/bridge.js";
 import type { Logger } from "./log.js";
 
@@ -40,13 +48,15 @@ interface WorkerState {
   ready: boolean;
   sessions: number;
   accepting: boolean;
+  /** Connections handed to it that it has not reported closed. */
+  connections: number;
 }
 
 /** Messages between the primary and a worker. */
 type ToWorker = { type: "golive:conn"; head: string };
-type FromWorker = { type: "golive:state"; sessions: number; accepting: boolean };
+type FromWorker = { type: "golive:state"; sessions: number; accepting: boolean } | { type: "golive:closed" };
 
-export interface PrimaryOptions extends Pick<BridgeOptions, "publicUrls" | "allowedHosts" | "metricsToken"> {
+export interface PrimaryOptions extends Pick<BridgeOptions, "publicUrls" | "allowedHosts" | "metricsToken" | "maxConnections"> {
   host: string;
   port: number;
   workers: number;
@@ -97,26 +107,65 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   let draining = false;
   let roundRobin = 0;
   const aggregator = new AggregatorRegistry();
+  /** The group's limits: every worker's bridge asks here. */
+  const ledger = new AdmissionLedger();
 
+  /** Until every first worker is up: a worker that exits first fails the start. */
+  let starting: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  const started = new Promise<void>((resolve, reject) => (starting = { resolve, reject }));
+  /** Quick deaths in a row per slot: a worker that keeps dying is started again less and less often (up to 30 s). */
+  const quickDeaths = new Map<number, number>();
   const fork = (slot: number): void => {
     const worker = cluster.fork({ GOLIVE_WORKER_SLOT: String(slot) });
-    const state: WorkerState = { slot, worker, ready: false, sessions: 0, accepting: false };
+    const forkedAt = Date.now();
+    const state: WorkerState = { slot, worker, ready: false, sessions: 0, accepting: false, connections: 0 };
     states.set(slot, state);
+    const reply = (answer: AdmissionAnswer): void => {
+      if (worker.isConnected()) worker.send(answer);
+    };
     worker.on("message", (m: FromWorker) => {
-      if (m?.type !== "golive:state") return;
-      state.ready = true;
-      state.sessions = m.sessions;
-      state.accepting = m.accepting;
+      if (answerAdmission(ledger, worker.id, m, reply)) return;
+      if (m?.type === "golive:closed") {
+        state.connections = Math.max(0, state.connections - 1);
+      } else if (m?.type === "golive:state") {
+        state.ready = true;
+        state.sessions = m.sessions;
+        state.accepting = m.accepting;
+        if (starting && [...states.values()].every((s) => s.ready)) {
+          starting.resolve();
+          starting = undefined;
+        }
+      }
     });
     worker.on("exit", (code, signal) => {
+      // Whatever it held (its sessions, its sockets' places) is gone with it.
+      const given = ledger.giveAll(worker.id);
+      if (given > 0) log.info({ slot, claims: given }, "a worker's admissions given back");
       if (states.get(slot)?.worker !== worker) return;
       states.delete(slot);
       if (shuttingDown) return;
-      log.error({ slot, code, signal }, "a worker died: starting another in its place (its sessions start again there)");
-      fork(slot);
+      if (starting) {
+        starting.reject(Object.assign(new Error(`worker ${slot} exited (code ${code ?? "none"}, signal ${signal ?? "none"}) before it was ready`), { code: "GOLIVE_WORKER_FAILED" }));
+        starting = undefined;
+        return;
+      }
+      const quick = Date.now() - forkedAt < 10_000 ? (quickDeaths.get(slot) ?? 0) + 1 : 0;
+      quickDeaths.set(slot, quick);
+      const delayMs = quick === 0 ? 0 : Math.min(30_000, 100 * 2 ** (quick - 1));
+      log.error({ slot, code, signal, restartInMs: delayMs }, "a worker died: starting another in its place (its sessions start again there)");
+      setTimeout(() => {
+        if (!shuttingDown && !states.has(slot)) fork(slot);
+      }, delayMs).unref();
     });
   };
   for (let slot = 0; slot < opts.workers; slot++) fork(slot);
+  try {
+    await started;
+  } catch (err) {
+    shuttingDown = true;
+    for (const s of states.values()) s.worker.process.kill("SIGKILL");
+    throw err;
+  }
 
   const respond = (socket: Socket, status: number, body: string, type = "application/json"): void => {
     const reason = ({ 200: "OK", 401: "Unauthorized", 403: "Forbidden", 431: "Request Header Fields Too Large", 503: "Service Unavailable" } as Record<number, string>)[status] ?? "Error";
@@ -156,15 +205,21 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
       return;
     }
     const message: ToWorker = { type: "golive:conn", head: head.toString("base64") };
+    target.connections++;
     target.worker.send(message, socket, { keepOpen: false }, (err) => {
-      if (err) socket.destroy();
+      if (!err) return;
+      target.connections = Math.max(0, target.connections - 1);
+      socket.destroy();
     });
   };
 
   let awaitingHead = 0;
+  const maxConnections = opts.maxConnections ?? 4096;
+  const connections = (): number => awaitingHead + [...states.values()].reduce((n, s) => n + s.connections, 0);
   const server = createNetServer({ pauseOnConnect: true }, (socket) => {
     socket.on("error", () => socket.destroy());
-    if (awaitingHead >= MAX_AWAITING_HEAD) {
+    // As a bridge's server.maxConnections: past it, a new connection is closed at once.
+    if (awaitingHead >= MAX_AWAITING_HEAD || connections() >= maxConnections) {
       socket.destroy();
       return;
     }
@@ -202,15 +257,22 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
     socket.on("data", onData);
     socket.resume();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off("error", reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(opts.port, opts.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    shuttingDown = true;
+    for (const s of states.values()) s.worker.process.kill("SIGINT");
+    throw err;
+  }
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : opts.port;
+  log.info({ url: `http://${opts.host}:${port}/`, ingest: `ws://${opts.host}:${port}${INGEST_PATH}`, workers: opts.workers }, "golive bridge listening");
   process.stderr.write(`golive bridge on http://${opts.host}:${port}/  (ingest ws://${opts.host}:${port}${INGEST_PATH}, ${opts.workers} workers)\n`);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -248,6 +310,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
  * listens: the primary hands it connections. Reports its state every 500 ms.
  */
 export function runWorker(bridge: Bridge): HttpServer {
+  if (!process.send) throw new Error("runWorker: not a worker (no IPC channel)");
   // Making one is what makes prom-client answer the primary's requests in this process.
   new AggregatorRegistry();
   AggregatorRegistry.setRegistries([bridge.metrics.registry]);
@@ -262,6 +325,10 @@ export function runWorker(bridge: Bridge): HttpServer {
   });
   process.on("message", (m: ToWorker, handle?: Socket) => {
     if (m?.type !== "golive:conn" || !handle) return;
+    // The primary counts it against --max-connections until it closes.
+    handle.once("close", () => {
+      if (process.connected) process.send?.({ type: "golive:closed" } satisfies FromWorker);
+    });
     // The bytes the primary read go back in front, as if this process had read them.
     handle.unshift(Buffer.from(m.head, "base64"));
     server.emit("connection", handle);
@@ -274,4 +341,15 @@ export function runWorker(bridge: Bridge): HttpServer {
   bridge.on("session", report);
   bridge.on("sessionEnded", report);
   return server;
+}
+
+/** A worker's admission: the primary's ledger, over the IPC channel (fails closed without it). */
+export function workerAdmission(): RemoteAdmission {
+  return new RemoteAdmission({
+    send: (message) => process.send!(message),
+    on: (event, listener) => process.on(event, listener),
+    get connected() {
+      return process.connected;
+    },
+  });
 }

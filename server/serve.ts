@@ -5,7 +5,7 @@
 import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { Bridge, isLoopbackHost, type BridgeOptions } from "./bridge/bridge.js";
-import { runPrimary, runWorker } from "./cluster.js";
+import { runPrimary, runWorker, workerAdmission } from "./cluster.js";
 import { createLogger, type Logger } from "./log.js";
 import { webRoot } from "./web-root.js";
 
@@ -118,12 +118,14 @@ export async function serve(options: ServeOptions): Promise<number> {
   const workers = options.workers ?? 1;
   let bridge: Bridge;
   try {
-    bridge = new Bridge({ ...bridgeOptions, ...(cluster.isWorker && { noServer: true }) });
+    // A worker is a whole bridge whose limits are the group's: it asks the primary.
+    bridge = new Bridge({ ...bridgeOptions, ...(cluster.isWorker && { noServer: true, admission: workerAdmission() }) });
   } catch (err) {
     process.stderr.write(`golive serve: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
-  if (bridge.openRelay && !isLoopbackHost(options.host)) {
+  // (Checked by the primary of a process group, not again by each worker.)
+  if (bridge.openRelay && !isLoopbackHost(options.host) && !cluster.isWorker) {
     if (!options.insecureOpenRelay) {
       process.stderr.write(
         `golive serve: refusing to listen on ${options.host} as an open relay: anyone could make this machine publish anywhere.\n` +
@@ -141,8 +143,13 @@ export async function serve(options: ServeOptions): Promise<number> {
       ...(options.publicUrls !== undefined && { publicUrls: options.publicUrls }),
       ...(options.allowedHosts !== undefined && { allowedHosts: options.allowedHosts }),
       ...(options.metricsToken !== undefined && { metricsToken: options.metricsToken }),
+      ...(options.maxConnections !== undefined && { maxConnections: options.maxConnections }),
     }).catch((err: unknown) => {
       const e = err as NodeJS.ErrnoException;
+      if (e.code === "GOLIVE_WORKER_FAILED") {
+        process.stderr.write(`golive serve: ${e.message}\n`);
+        return 1;
+      }
       const why = e.code === "EADDRINUSE" ? `port ${options.port} is already in use (try --port)` : e.message;
       process.stderr.write(`golive serve: cannot listen on ${options.host}:${options.port}: ${why}\n`);
       return 1;

@@ -22,6 +22,7 @@ import { addressGuard } from "../security/address-policy.js";
 import { DestinationPolicy } from "../security/policy.js";
 import type { RtmpDestinationOptions } from "./rtmp-destination.js";
 import { ffmpegCoreDir, webRoot } from "../web-root.js";
+import { LocalAdmission, type Admission, type Counter, type Ticket } from "./admission.js";
 import { authorizeWithHook, type AuthorizeHook } from "./authorize.js";
 import { StaticFiles, type StaticFilesOptions } from "./static-files.js";
 import { DEFAULT_SESSION_LIMITS, Session, type SessionLimits, type SessionLink } from "./session.js";
@@ -134,6 +135,12 @@ export interface BridgeOptions {
   /** Structured log (pino; default: silent). */
   logger?: Logger;
   core?: Core;
+  /**
+   * Where the counts behind the limits above are kept (default: this
+   * bridge). Bridges that share one (`golive serve --workers N`: the
+   * primary's ledger) share their limits: see admission.ts.
+   */
+  admission?: Admission;
 }
 
 /** A session was authorised; its destinations are opening. */
@@ -318,14 +325,14 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   readonly #byResumeToken = new Map<string, Session>();
   /** Every open WebSocket, with or without a session. */
   readonly #sockets = new Set<WebSocket>();
-  /** Sessions per client address (live and detached: counted until the session ends). */
-  readonly #perIp = new Map<string, number>();
-  /** Sessions per token user, and each session's user. */
-  readonly #perUser = new Map<string, number>();
-  readonly #userOf = new WeakMap<Session, string>();
-  /** WebSockets that have not started a session yet, in all and per address. */
-  #pending = 0;
-  readonly #pendingPerIp = new Map<string, number>();
+  /**
+   * The counts behind the limits: sessions in all and per address (live and
+   * detached: counted until the session ends), per token user, WebSockets
+   * not started yet, downloads per address, single-use token ids.
+   */
+  readonly #admission: Admission;
+  /** What each session holds of them (its slot; its user's), given back when it ends. */
+  readonly #tickets = new WeakMap<Session, Ticket[]>();
   readonly #maxSessions: number;
   readonly #maxSessionsPerIp: number;
 
@@ -334,6 +341,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     this.#opts = options;
     this.#limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
     this.#log = options.logger ?? createLogger({ level: "silent" });
+    this.#admission = options.admission ?? new LocalAdmission();
     if (Array.isArray(options.trustProxy)) this.#trustedProxies = proxyList(options.trustProxy);
     const roots = typeof options.staticDir === "string" ? [options.staticDir] : (options.staticDir ?? []);
     const ours = roots.map((r) => webRoot !== undefined && resolve(r) === webRoot);
@@ -346,6 +354,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     this.#static = roots.length > 0
       ? new StaticFiles({
         ...options.staticFiles,
+        admission: this.#admission,
         roots,
         // golive's own page gets its full policy; an app's pages only who may frame them (their scripts are theirs).
         headers: ({ root, contentType }) => {
@@ -359,11 +368,12 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       })
       : undefined;
     const core = ours.some(Boolean) ? ffmpegCoreDir() : undefined;
-    this.#ffmpegCore = core ? new StaticFiles({ ...options.staticFiles, roots: [core] }) : undefined;
+    this.#ffmpegCore = core ? new StaticFiles({ ...options.staticFiles, admission: this.#admission, roots: [core] }) : undefined;
     this.#policy = new DestinationPolicy({
       ...(options.tokenSecret !== undefined && { tokenSecret: options.tokenSecret }),
       ...(options.allowDestinations !== undefined && { allowlist: options.allowDestinations }),
       ...(options.maxTokenLifetimeS !== undefined && { maxTokenLifetimeS: options.maxTokenLifetimeS }),
+      once: (jti, untilMs) => this.#admission.once(jti, untilMs),
     });
     this.#maxSessions = options.maxSessions ?? 200;
     this.#maxSessionsPerIp = options.maxSessionsPerIp ?? 10;
@@ -515,15 +525,55 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL)) return refuse(400, `WebSocket subprotocol ${SUBPROTOCOL} required`);
     // Sockets that have not started a session cost little, and only so many.
+    // A full bridge still takes the WebSocket, to say why in the protocol.
     const remote = this.clientAddress(req);
-    if (this.#pending >= (this.#opts.maxPendingConnections ?? 256) || (this.#pendingPerIp.get(remote) ?? 0) >= (this.#opts.maxPendingPerIp ?? 32)) {
-      this.metrics.refusals.inc({ code: "TOO_MANY_PENDING" });
-      return refuse(503, "Too many connections waiting to start");
-    }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connection(ws, req, socket));
+    const wss = this.#wss;
+    void this.#admission.take([
+      { key: "pending", limit: this.#opts.maxPendingConnections ?? 256, refusal: "TOO_MANY_PENDING" },
+      { key: `pending:${remote}`, limit: this.#opts.maxPendingPerIp ?? 32, refusal: "TOO_MANY_PENDING" },
+      { key: "sessions", limit: this.#maxSessions, refusal: "SESSION_LIMIT", peek: true },
+    ]).then((admitted) => {
+      const full = !admitted.ok && admitted.refusal === "SESSION_LIMIT";
+      if (!admitted.ok && !full) {
+        this.metrics.refusals.inc({ code: admitted.refusal });
+        return refuse(503, admitted.refusal === "TOO_MANY_PENDING" ? "Too many connections waiting to start" : "Service Unavailable");
+      }
+      const ticket = admitted.ok ? admitted.ticket : undefined;
+      // Gone while it was asked, or before the handshake completes: given back.
+      if (ticket) socket.once("close", () => ticket.release());
+      if (this.#closing || socket.destroyed) {
+        ticket?.release();
+        socket.destroy();
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => this.#connection(ws, req, socket, ticket));
+    });
   }
 
-  #connection(ws: WebSocket, req: IncomingMessage, raw: Duplex): void {
+  /** The counters a new session takes: a place on the bridge, and one of its address's. */
+  #sessionClaim(remote: string): Counter[] {
+    return [
+      { key: "sessions", limit: this.#maxSessions, refusal: "SESSION_LIMIT" },
+      { key: `sessions:${remote}`, limit: this.#maxSessionsPerIp, refusal: "SESSION_LIMIT_PER_IP" },
+    ];
+  }
+
+  /** A refusal of the admission, as the client is told it. */
+  #refusalText(refusal: string, limit: number): string {
+    switch (refusal) {
+      case "SESSION_LIMIT":
+        return `this bridge carries at most ${limit} sessions; try again later`;
+      case "SESSION_LIMIT_PER_IP":
+        return `at most ${limit} sessions per address`;
+      case "SESSION_LIMIT_PER_USER":
+        return `at most ${limit} sessions at once for one user`;
+      default:
+        return "this bridge cannot admit the session now (its limits could not be checked): try again";
+    }
+  }
+
+  /** `pendingTicket`: the socket's place among those not started (none: the bridge is full, and the socket is refused). */
+  #connection(ws: WebSocket, req: IncomingMessage, raw: Duplex, pendingTicket: Ticket | undefined): void {
     const remote = this.clientAddress(req);
     this.#sockets.add(ws);
     ws.once("close", () => this.#sockets.delete(ws));
@@ -566,24 +616,19 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       // Not worth a close handshake: the socket goes once the close frame is out.
       setTimeout(() => ws.terminate(), 50).unref();
     };
-    if (this.sessions.size >= this.#maxSessions) {
-      refuse("SESSION_LIMIT", `this bridge carries at most ${this.#maxSessions} sessions; try again later`, CloseCode.LimitExceeded);
+    if (!pendingTicket) {
+      refuse("SESSION_LIMIT", this.#refusalText("SESSION_LIMIT", this.#maxSessions), CloseCode.LimitExceeded);
       return;
     }
     // Until its first message is handled the socket is "pending": counted
     // against the pending caps, allowed one small text message, and cut at
     // the start timeout.
     let pending = true;
-    this.#pending++;
-    this.#pendingPerIp.set(remote, (this.#pendingPerIp.get(remote) ?? 0) + 1);
     const settlePending = (): void => {
       if (!pending) return;
       pending = false;
       raw.off("data", countPrestart);
-      this.#pending--;
-      const n = (this.#pendingPerIp.get(remote) ?? 1) - 1;
-      if (n <= 0) this.#pendingPerIp.delete(remote);
-      else this.#pendingPerIp.set(remote, n);
+      pendingTicket.release();
     };
     // The WebSocket layer buffers a whole message (up to maxPayload, ~4 MiB)
     // before it says anything: count the raw bytes instead, and cut a socket
@@ -602,6 +647,13 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     raw.on("data", countPrestart);
     let session: Session | undefined;
     let refused = false;
+    /** Asking for the session's place: what arrives meanwhile waits here (the socket is paused). */
+    let admitting: Array<[Buffer, boolean]> | undefined;
+    let closed = false;
+    const deliver = (s: Session, data: Buffer, isBinary: boolean): void => {
+      if (isBinary) s.handleBinary(data);
+      else s.handleText(data.toString("utf8"));
+    };
     const startTimer = setTimeout(() => {
       if (!session) {
         refused = true;
@@ -617,39 +669,53 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       // superseded socket they are frames the new one already carries.
       if (closedByBridge) return;
       if (refused) return;
-      if (!session) {
-        clearTimeout(startTimer);
-        settlePending();
-        const resumed = isBinary ? undefined : this.#resumeTarget(data);
-        if (resumed) {
-          session = resumed;
-          resumed.resume(link);
-          return;
-        }
-        // Checked again here: connections that were all let in while the
-        // bridge had room would otherwise all become sessions.
-        if (this.sessions.size >= this.#maxSessions) {
+      if (session) return deliver(session, data, isBinary);
+      if (admitting) {
+        admitting.push([data, isBinary]);
+        if (admitting.length > 1000) {
           refused = true;
-          refuse("SESSION_LIMIT", `this bridge carries at most ${this.#maxSessions} sessions; try again later`, CloseCode.LimitExceeded);
-          return;
+          refuse("TOO_MANY_EARLY_MESSAGES", "more than 1000 messages before the session was admitted", CloseCode.LimitExceeded);
         }
-        if (this.#draining) {
-          refused = true;
-          refuse("BRIDGE_DRAINING", "this bridge is draining: start again (your load balancer sends you to another bridge)", CloseCode.GoingAway);
-          return;
-        }
-        // Per address, sessions count (live and waiting for a resume), not sockets.
-        if ((this.#perIp.get(remote) ?? 0) >= this.#maxSessionsPerIp) {
-          refused = true;
-          refuse("SESSION_LIMIT_PER_IP", `at most ${this.#maxSessionsPerIp} sessions per address`, CloseCode.LimitExceeded);
-          return;
-        }
-        session = this.#createSession(link, remote, req);
+        return;
       }
-      if (isBinary) session.handleBinary(data);
-      else session.handleText(data.toString("utf8"));
+      clearTimeout(startTimer);
+      settlePending();
+      const resumed = isBinary ? undefined : this.#resumeTarget(data);
+      if (resumed) {
+        session = resumed;
+        resumed.resume(link);
+        return;
+      }
+      if (this.#draining) {
+        refused = true;
+        refuse("BRIDGE_DRAINING", "this bridge is draining: start again (your load balancer sends you to another bridge)", CloseCode.GoingAway);
+        return;
+      }
+      // The bridge's place, and the address's: sessions count (live and
+      // waiting for a resume), not sockets. Taken here, at once for all the
+      // connections let in while the bridge had room.
+      admitting = [[data, isBinary]];
+      ws.pause();
+      void this.#admission.take(this.#sessionClaim(remote)).then((admitted) => {
+        const early = admitting ?? [];
+        admitting = undefined;
+        if (closed || refused) {
+          if (admitted.ok) admitted.ticket.release();
+          return;
+        }
+        if (!admitted.ok) {
+          refused = true;
+          refuse(admitted.refusal, this.#refusalText(admitted.refusal, admitted.limit), admitted.refusal.startsWith("SESSION_LIMIT") ? CloseCode.LimitExceeded : CloseCode.InternalError);
+          return;
+        }
+        const s = this.#createSession(link, remote, req, admitted.ticket);
+        session = s;
+        for (const [d, b] of early) deliver(s, d, b);
+        ws.resume();
+      });
     });
     ws.on("close", () => {
+      closed = true;
       clearTimeout(startTimer);
       settlePending();
       session?.handleClose(link);
@@ -773,7 +839,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     }
   }
 
-  #createSession(link: SessionLink, remote: string, req: IncomingMessage): Session {
+  #createSession(link: SessionLink, remote: string, req: IncomingMessage, place: Ticket): Session {
     const hook = this.#opts.authorize;
     const guard = addressGuard(this.#opts.allowPrivate ?? false, (address) => this.#log.warn({ remote, address }, "destination address refused"));
     const session: Session = new Session({
@@ -810,27 +876,23 @@ export class Bridge extends EventEmitter<BridgeEvents> {
           ...(started.recording !== undefined && { recording: started.recording }),
         });
       },
-      admit: (s, auth) => {
+      admit: async (s, auth) => {
         if (auth.userKey === undefined) return undefined;
         const limit = Math.min(this.#opts.maxSessionsPerUser ?? 3, auth.maxSessions ?? Number.POSITIVE_INFINITY);
-        const n = this.#perUser.get(auth.userKey) ?? 0;
-        if (n >= limit) return new WireError("SESSION_LIMIT_PER_USER", `at most ${limit} sessions at once for one user`, CloseCode.LimitExceeded);
-        this.#perUser.set(auth.userKey, n + 1);
-        this.#userOf.set(s, auth.userKey);
+        const admitted = await this.#admission.take([{ key: `user:${auth.userKey}`, limit, refusal: "SESSION_LIMIT_PER_USER" }]);
+        if (!admitted.ok) {
+          return new WireError(admitted.refusal, this.#refusalText(admitted.refusal, admitted.limit), admitted.refusal === "SESSION_LIMIT_PER_USER" ? CloseCode.LimitExceeded : CloseCode.InternalError);
+        }
+        // Ended while it was asked: nothing will give it back later.
+        if (s.state === "ended" || s.state === "ending") admitted.ticket.release();
+        else this.#tickets.get(s)?.push(admitted.ticket);
         return undefined;
       },
       ...(this.#opts.endSessionsAtTokenExpiry && { endAtTokenExpiry: true }),
       onEnded: (s, outcome) => {
         this.sessions.delete(s);
-        const user = this.#userOf.get(s);
-        if (user !== undefined) {
-          const u = (this.#perUser.get(user) ?? 1) - 1;
-          if (u <= 0) this.#perUser.delete(user);
-          else this.#perUser.set(user, u);
-        }
-        const n = (this.#perIp.get(remote) ?? 1) - 1;
-        if (n <= 0) this.#perIp.delete(remote);
-        else this.#perIp.set(remote, n);
+        for (const ticket of this.#tickets.get(s) ?? []) ticket.release();
+        this.#tickets.delete(s);
         this.#byResumeToken.delete(s.resumeToken);
         this.metrics.sessionsActive.dec();
         this.metrics.sessionsEnded.inc({ outcome });
@@ -844,7 +906,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       },
     }, link);
     this.sessions.add(session);
-    this.#perIp.set(remote, (this.#perIp.get(remote) ?? 0) + 1);
+    this.#tickets.set(session, [place]);
     this.#byResumeToken.set(session.resumeToken, session);
     this.metrics.sessionsStarted.inc();
     this.metrics.sessionsActive.inc();

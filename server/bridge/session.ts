@@ -132,7 +132,7 @@ export interface SessionHost {
   /** Decides a "start" instead of `policy` (an app's authorize hook). */
   authorise?(start: StartMessage): Promise<Authorisation>;
   /** After authorising a start: a refusal (e.g. the per-user limit), or undefined to go on. */
-  admit?(session: Session, auth: Authorisation): WireError | undefined;
+  admit?(session: Session, auth: Authorisation): Promise<WireError | undefined>;
   /** End sessions when their token expires (warned a minute before). */
   endAtTokenExpiry?: boolean;
   /** Structured log (never given stream keys). */
@@ -334,10 +334,11 @@ export class Session {
     this.#backpressure = msg.backpressure === true;
     this.#state = "authorising";
     this.#clearDeadline();
-    (this.#host.authorise ? this.#host.authorise(msg) : this.#host.policy.authorise(msg)).then(
-      (auth) => {
+    const authorised = (this.#host.authorise ? this.#host.authorise(msg) : this.#host.policy.authorise(msg))
+      .then(async (auth) => ({ auth, refusal: this.#state === "authorising" ? await this.#host.admit?.(this, auth) : undefined }));
+    authorised.then(
+      ({ auth, refusal }) => {
         if (this.#state !== "authorising") return;
-        const refusal = this.#host.admit?.(this, auth);
         if (refusal) {
           this.#fail(refusal);
           return;

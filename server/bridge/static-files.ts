@@ -23,6 +23,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createReadStream, type Stats } from "node:fs";
 import { open, realpath, type FileHandle } from "node:fs/promises";
 import { extname, join, normalize, sep } from "node:path";
+import { LocalAdmission, type Admission } from "./admission.js";
 
 export interface StaticFilesOptions {
   /** Directories to serve from, first match wins. */
@@ -33,6 +34,8 @@ export interface StaticFilesOptions {
   totalTimeoutMs?: number;
   /** Transfers at once from one client address (default 32: a browser opens at most 6 per host; many behind one NAT or proxy). */
   maxTransfersPerAddress?: number;
+  /** Where the per-address count is kept (default: this instance; a bridge shares its own, a process group the primary's). */
+  admission?: Admission;
   /** More response headers for a file (e.g. a Content-Security-Policy for HTML), given its root's index and its content type. */
   headers?: (file: { root: number; path: string; contentType: string }) => Record<string, string>;
 }
@@ -55,7 +58,7 @@ export class StaticFiles {
   readonly #totalMs: number;
   readonly #maxPerAddress: number;
   readonly #headers: StaticFilesOptions["headers"];
-  readonly #transfers = new Map<string, number>();
+  readonly #admission: Admission;
   #realRoots: Promise<Array<string | undefined>> | undefined;
 
   constructor(options: StaticFilesOptions) {
@@ -64,13 +67,7 @@ export class StaticFiles {
     this.#totalMs = options.totalTimeoutMs ?? 300_000;
     this.#maxPerAddress = options.maxTransfersPerAddress ?? 32;
     this.#headers = options.headers;
-  }
-
-  /** Transfers in progress (all addresses). */
-  get activeTransfers(): number {
-    let n = 0;
-    for (const v of this.#transfers.values()) n += v;
-    return n;
+    this.#admission = options.admission ?? new LocalAdmission();
   }
 
   /**
@@ -131,20 +128,18 @@ export class StaticFiles {
         res.writeHead(range ? 206 : 200, headers).end();
         return true;
       }
-      const address = client;
-      const active = this.#transfers.get(address) ?? 0;
-      if (active >= this.#maxPerAddress) {
-        res.writeHead(503, { ...BASE_HEADERS, "retry-after": "5", "content-type": "text/plain" }).end(`at most ${this.#maxPerAddress} downloads at once from one address`);
+      const admitted = await this.#admission.take([{ key: `downloads:${client}`, limit: this.#maxPerAddress, refusal: "TOO_MANY_DOWNLOADS" }]);
+      if (!admitted.ok) {
+        res.writeHead(503, { ...BASE_HEADERS, "retry-after": "5", "content-type": "text/plain" }).end(admitted.refusal === "TOO_MANY_DOWNLOADS" ? `at most ${this.#maxPerAddress} downloads at once from one address` : "busy: try again");
         return true;
       }
-      this.#transfers.set(address, active + 1);
+      if (res.destroyed) {
+        admitted.ticket.release();
+        return true;
+      }
       res.writeHead(range ? 206 : 200, headers);
       handed = true;
-      this.#stream(handle, start, end, res, () => {
-        const n = (this.#transfers.get(address) ?? 1) - 1;
-        if (n <= 0) this.#transfers.delete(address);
-        else this.#transfers.set(address, n);
-      });
+      this.#stream(handle, start, end, res, () => admitted.ticket.release());
     } finally {
       if (!handed) await handle.close().catch(() => undefined);
     }

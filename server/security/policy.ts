@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { CloseCode, WireError, type DestinationRequest, type StartMessage } from "../../protocol/wire.js";
+import { AdmissionLedger } from "../bridge/admission.js";
 import { parseRtmpUrl, type RtmpUrl } from "../rtmp/rtmp-url.js";
 import { AuthErrorCode, verifyToken, type GoliveGrant, type VerifiedToken } from "./tokens.js";
 
@@ -17,6 +18,11 @@ export interface DestinationPolicyOptions {
   allowlist?: readonly string[];
   /** Longest token lifetime accepted (exp - iat, or exp - now without iat), seconds (default 86,400). */
   maxTokenLifetimeS?: number;
+  /**
+   * Claims a single-use token's `jti` until `untilMs`: true the first time.
+   * Default: remembered in this process; a process group asks its primary.
+   */
+  once?: (jti: string, untilMs: number) => Promise<boolean>;
 }
 
 /** A destination the session may open. */
@@ -70,13 +76,19 @@ export class DestinationPolicy {
   readonly #secret: string | undefined;
   readonly #allow: RegExp[];
   readonly #maxLifetimeS: number;
-  /** Single-use token ids seen, with their expiry (ms): remembered until then. */
-  readonly #usedJti = new Map<string, number>();
+  /** Single-use token ids seen: remembered until the token expires. */
+  readonly #once: (jti: string, untilMs: number) => Promise<boolean>;
 
   constructor(options: DestinationPolicyOptions) {
     this.#secret = options.tokenSecret;
     this.#allow = (options.allowlist ?? []).map(compilePattern);
     this.#maxLifetimeS = options.maxTokenLifetimeS ?? 86_400;
+    if (options.once) {
+      this.#once = options.once;
+    } else {
+      const ledger = new AdmissionLedger();
+      this.#once = (jti, untilMs) => Promise.resolve(ledger.once(jti, untilMs));
+    }
   }
 
   /** True when neither tokens nor an allowlist restrict destinations. */
@@ -96,7 +108,7 @@ export class DestinationPolicy {
       token = await verifyToken(this.#secret, start.token);
       ({ grant, subject } = token);
       this.#checkLifetime(token);
-      this.#checkOneTime(token);
+      await this.#checkOneTime(token);
     } else if (this.#secret !== undefined && this.#allow.length === 0) {
       throw new WireError(AuthErrorCode.TokenMissing, "this bridge needs a token from the app to publish", CloseCode.Forbidden);
     }
@@ -134,14 +146,11 @@ export class DestinationPolicy {
   }
 
   /** A token with a `jti` is single use: remembered until it expires. */
-  #checkOneTime(token: VerifiedToken): void {
+  async #checkOneTime(token: VerifiedToken): Promise<void> {
     if (token.jti === undefined) return;
-    const now = Date.now();
-    for (const [id, until] of this.#usedJti) if (until <= now) this.#usedJti.delete(id);
-    if (this.#usedJti.has(token.jti)) {
+    if (!(await this.#once(token.jti, token.exp * 1000))) {
       throw new WireError(AuthErrorCode.TokenReused, "this token was for one use and has been used: ask the app for a new one", CloseCode.Forbidden);
     }
-    this.#usedJti.set(token.jti, token.exp * 1000);
   }
 
   #decide(d: DestinationRequest, grant: GoliveGrant | undefined, tokenPatterns: RegExp[]): AuthorisedDestination | { id: string; error: WireError } {
