@@ -338,6 +338,8 @@ async function startServe(staticDir: string): Promise<ServedBridge> {
     const proc = await spawnManaged("golive serve", process.execPath, [
       GOLIVE_BIN, "serve", "--host", LOOPBACK, "--port", String(port), "--allow-private",
       "--static-dir", staticDir, "--record-dir", recordDir, "--log-level", "warn",
+      // One process, as every earlier run measured (the default is one worker per CPU).
+      "--workers", "1",
     ]);
     await waitForListening(proc, [port], { timeoutMs: 20_000 });
     return { proc, port };

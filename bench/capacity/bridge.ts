@@ -67,7 +67,8 @@ export async function startBridge(options: BridgeProcessOptions): Promise<Bridge
         ...(options.cpuProfDir !== undefined ? ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`] : []),
         options.bin ?? GOLIVE_BIN, "serve", "--host", LOOPBACK, "--port", String(port), "--allow-private",
         "--max-sessions", limit, "--max-sessions-per-ip", limit, "--record-dir", recordDir, "--log-level", options.logLevel ?? "warn",
-        ...(options.workers !== undefined && options.workers > 1 ? ["--workers", String(options.workers)] : []),
+        // One process unless asked (the default is one worker per CPU).
+        "--workers", String(options.workers ?? 1),
       ];
       const proc = await spawnManaged("golive serve", process.execPath, args);
       await waitForListening(proc, [port], { timeoutMs: 20_000 });

@@ -115,6 +115,15 @@ describe("deploy/kubernetes", () => {
     expect(Number(arg(args, "--port"))).toBe(container.ports[0].containerPort);
   });
 
+  it("the pod names its worker count: no more workers than whole CPUs it requests (at least one), since a pod sees the node's CPUs", () => {
+    const container = kind("Deployment").spec.template.spec.containers[0] as Doc;
+    const workers = Number(arg(container.args as string[], "--workers"));
+    const cpu = String(container.resources.requests.cpu);
+    const cores = cpu.endsWith("m") ? Number(cpu.slice(0, -1)) / 1000 : Number(cpu);
+    expect(Number.isInteger(workers) && workers >= 1).toBe(true);
+    expect(workers).toBeLessThanOrEqual(Math.max(1, Math.floor(cores)));
+  });
+
   it("a bridge started with the Deployment's arguments answers its probes, is not ready once it drains, and serves /metrics", async () => {
     const container = kind("Deployment").spec.template.spec.containers[0] as Doc;
     const args = container.args as string[];
