@@ -51,7 +51,7 @@ export interface ServeOptions {
   drainTimeoutMs?: number;
   /** WebSocket ping period, ms (default 5000; 0 = none). */
   pingIntervalMs?: number;
-  /** Processes (default 1): more runs a primary that hands connections to that many workers (server/cluster.ts). */
+  /** Processes (default 1 here; the CLI's is the number of CPUs): more runs a primary that hands connections to that many workers, whose limits it keeps (server/cluster.ts). */
   workers?: number;
 }
 
