@@ -149,22 +149,26 @@ export class StaticFiles {
   /** Streams [start, end] of the file; `done` runs once, however it ends. */
   #stream(handle: FileHandle, start: number, end: number, res: ServerResponse, done: () => void): void {
     const stream = createReadStream("", { fd: handle.fd, start, end, highWaterMark: 64 * 1024, autoClose: false });
-    const socket = res.socket;
     let finished = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
       clearTimeout(total);
-      socket?.setTimeout(0);
+      clearTimeout(idle);
       stream.destroy();
       void handle.close().catch(() => undefined);
       done();
     };
-    // Idle: no byte could be written for idleMs (the reader stopped reading).
-    socket?.setTimeout(this.#idleMs, () => {
+    // Idle: nothing more read from the file for idleMs. The pipe reads only
+    // as the response drains, so that is a reader that stopped reading. A
+    // timer of its own, not the socket's timeout: that one is the server's
+    // (keep-alive, its own limits) and stays as the server set it.
+    const idle = setTimeout(() => {
       res.destroy();
       finish();
-    });
+    }, this.#idleMs);
+    idle.unref();
+    stream.on("data", () => idle.refresh());
     const total = setTimeout(() => {
       res.destroy();
       finish();

@@ -175,3 +175,51 @@ describe("static files: transfers per address", () => {
     }
   });
 });
+
+describe("static files: a keep-alive connection stays the server's", () => {
+  it("many files over one connection leave no listener behind, and the server's keep-alive timeout still closes it when idle", async () => {
+    const { createServer } = await import("node:http");
+    const embedded = new Bridge({ noServer: true, recordDir: join(dir, "rec3"), staticDir: root, logger: pino({ level: "silent" }), staticFiles: { idleTimeoutMs: 60_000 } });
+    await embedded.ready();
+    const server = createServer((req, res) => void embedded.handleRequest(req, res));
+    server.keepAliveTimeout = 300;
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+    process.on("warning", onWarning);
+    try {
+      const socket = net.connect({ host: "127.0.0.1", port: (server.address() as net.AddressInfo).port });
+      socket.on("error", () => undefined);
+      const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(performance.now())));
+      let buffered = Buffer.alloc(0);
+      socket.on("data", (d: Buffer) => (buffered = Buffer.concat([buffered, d])));
+      /** One request on the connection; resolves with its status once its whole body has come. */
+      const request = async (): Promise<number> => {
+        socket.write("GET /sub/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        for (;;) {
+          const end = buffered.indexOf("\r\n\r\n");
+          const length = Number(/content-length: (\d+)/i.exec(buffered.subarray(0, Math.max(0, end)).toString("latin1"))?.[1] ?? -1);
+          if (end >= 0 && length >= 0 && buffered.length >= end + 4 + length) {
+            const status = Number(buffered.subarray(9, 12).toString("latin1"));
+            buffered = buffered.subarray(end + 4 + length);
+            return status;
+          }
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      };
+      const statuses = [];
+      for (let i = 0; i < 15; i++) statuses.push(await request());
+      expect(statuses).toEqual(Array(15).fill(200));
+      const idleFrom = performance.now();
+      // Closed by the server for being idle (300 ms), not left open for good.
+      const closedAt = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(Number.NaN), 3000))]);
+      expect(closedAt - idleFrom).toBeLessThan(2000);
+      expect(warnings.filter((w) => /MaxListeners/.test(w))).toEqual([]);
+    } finally {
+      process.off("warning", onWarning);
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await embedded.close();
+    }
+  });
+});
