@@ -20,7 +20,7 @@
  *   are refused; a malformed `%` escape is a 400, not a server error.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createReadStream, type Stats } from "node:fs";
+import type { Stats } from "node:fs";
 import { open, realpath, type FileHandle } from "node:fs/promises";
 import { extname, join, normalize, sep } from "node:path";
 import { LocalAdmission, type Admission } from "./admission.js";
@@ -148,7 +148,11 @@ export class StaticFiles {
 
   /** Streams [start, end] of the file; `done` runs once, however it ends. */
   #stream(handle: FileHandle, start: number, end: number, res: ServerResponse, done: () => void): void {
-    const stream = createReadStream("", { fd: handle.fd, start, end, highWaterMark: 64 * 1024, autoClose: false });
+    // The stream owns the handle from here: it closes it once, however it
+    // ends. (A stream on the bare descriptor closes it on destroy whatever
+    // autoClose says; closing the handle as well closed the number twice,
+    // and in between it may be another connection's.)
+    const stream = handle.createReadStream({ start, end, highWaterMark: 64 * 1024, autoClose: true });
     let finished = false;
     const finish = (): void => {
       if (finished) return;
@@ -156,7 +160,6 @@ export class StaticFiles {
       clearTimeout(total);
       clearTimeout(idle);
       stream.destroy();
-      void handle.close().catch(() => undefined);
       done();
     };
     // Idle: nothing more read from the file for idleMs. The pipe reads only

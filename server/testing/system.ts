@@ -15,6 +15,7 @@ const PACKAGES: Record<string, string> = {
   "firefox-esr": "firefox-esr",
   WebKitWebDriver: "webkit2gtk-driver (plus gstreamer1.0-plugins-bad, gstreamer1.0-plugins-ugly and gstreamer1.0-libav for H.264 and AAC)",
   Xvfb: "xvfb",
+  strace: "strace",
 };
 
 const found = new Map<string, string>();

@@ -207,12 +207,12 @@ async function get(url: string, method = "GET"): Promise<{ status: number; heade
   return { status: res.status, headers: res.headers, body: await res.text() };
 }
 
-// One retry: on Node 22, inside this test process, a request here has hung
-// now and then (1 run in ~5; seen once in CI's Node 22 tier); 500 of the same
-// requests against the same bridge outside Vitest, on Node 22, never did. Not
-// understood yet: the retry keeps it visible in the report without hiding a
-// real refusal (a wrong header fails both tries).
-describe("what the bridge's pages are served with", { retry: 1 }, () => {
+// A request here used to hang now and then (1 run in ~5 on Node 22): the
+// static files closed each file's descriptor twice, and the second close,
+// when the number had just been given to fetch's next connection, cut that
+// connection under it. Fixed in static-files.ts; checked at the system
+// calls in test/security/static-files.test.ts ("file descriptors").
+describe("what the bridge's pages are served with", () => {
   it("golive's demo page: its CSP, nosniff, no framing by default; hashed assets cached as immutable, the rest revalidated; ffmpeg.wasm's core when installed", async () => {
     const { webRoot } = await import("../../server/web-root.js");
     expect(webRoot, "dist/web is built by npm test's build").toBeDefined();

@@ -12,6 +12,7 @@ import { Writable } from "node:stream";
 import pino from "pino";
 import { Bridge } from "../../server/bridge/bridge.js";
 import { parseRange } from "../../server/bridge/static-files.js";
+import { requireBinary } from "../../server/testing/system.js";
 
 const BIG = 32 * 1024 * 1024;
 let dir: string;
@@ -222,4 +223,59 @@ describe("static files: a keep-alive connection stays the server's", () => {
       await embedded.close();
     }
   });
+});
+
+describe("static files: file descriptors", () => {
+  // A descriptor closed twice is a bug that strikes elsewhere: between the
+  // two closes its number may be given to a new connection (a browser's
+  // WebSocket, an RTMP socket), which the second close then cuts under its
+  // handle: it hangs with no error. It did: a request in the embedding tests
+  // hung now and then. Checked on the system calls themselves: the bridge
+  // serves files (whole, ranges, HEAD, 304, a reader that stalls and is cut,
+  // a client that goes away mid-file) in a process under strace, and no
+  // close() may fail with EBADF.
+  it("every descriptor a transfer opens is closed exactly once (strace: no close() fails with EBADF)", async () => {
+    const { execFile } = await import("node:child_process");
+    const { fileURLToPath } = await import("node:url");
+    const bridgeJs = fileURLToPath(new URL("../../dist/server/bridge/bridge.js", import.meta.url));
+    const script = join(dir, "fd-check.mjs");
+    await writeFile(script, `
+      import net from "node:net";
+      import { Bridge } from ${JSON.stringify(bridgeJs)};
+      const bridge = new Bridge({ port: 0, recordDir: ${JSON.stringify(join(dir, "rec-fd"))}, staticDir: ${JSON.stringify(root)}, staticFiles: { idleTimeoutMs: 300 } });
+      await bridge.listen();
+      const base = bridge.ingestUrl.replace(/^ws/, "http").replace(/\\/ingest$/, "");
+      const port = Number(new URL(base).port);
+      let served = 0;
+      for (let i = 0; i < 8; i++) { await (await fetch(base + "/sub/app.js")).text(); served++; }
+      await (await fetch(base + "/big.wasm", { headers: { range: "bytes=0-99999" } })).arrayBuffer(); served++;
+      await (await fetch(base + "/big.wasm")).arrayBuffer(); served++;
+      await fetch(base + "/index.html", { method: "HEAD" });
+      const etag = (await fetch(base + "/index.html")).headers.get("etag"); served++;
+      await fetch(base + "/index.html", { headers: { "if-none-match": etag } });
+      // A reader that stops reading (cut after 300 ms), and one that goes away mid-file.
+      const stalled = net.connect(port, "127.0.0.1", () => stalled.write("GET /big.wasm HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n"));
+      stalled.pause();
+      stalled.on("error", () => {});
+      const stalledGone = new Promise((r) => stalled.on("close", r));
+      await new Promise((r) => setTimeout(r, 1000));
+      stalled.resume();
+      await stalledGone;
+      const leaver = net.connect(port, "127.0.0.1", () => leaver.write("GET /big.wasm HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n"));
+      await new Promise((r) => leaver.once("data", r));
+      leaver.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      await bridge.close();
+      console.log(JSON.stringify({ served }));
+    `);
+    const trace = join(dir, "fd-trace.txt");
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(requireBinary("strace"), ["-f", "-qq", "-e", "trace=close", "-o", trace, process.execPath, script], { timeout: 45_000, killSignal: "SIGKILL" }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    });
+    expect(JSON.parse(out.trim().split("\n").at(-1)!)).toEqual({ served: 11 });
+    const { readFile } = await import("node:fs/promises");
+    const closes = (await readFile(trace, "utf8")).split("\n").filter((l) => /close\(/.test(l) || /close resumed/.test(l));
+    expect(closes.length, "strace saw the closes").toBeGreaterThan(20);
+    expect(closes.filter((l) => /EBADF/.test(l))).toEqual([]);
+  }, 90_000);
 });
