@@ -183,6 +183,30 @@ describe("golive serve --workers 2", () => {
     expect((await again.closed).code).toBe(CloseCode.SessionNotHere);
   });
 
+  it("a worker that keeps dying is started again later and later (0 ms, then 100, 200, 400 ms after each quick death); the group serves on", async () => {
+    /** Kills the newest worker; resolves with how long its replacement took to appear, ms. */
+    const killNewest = async (): Promise<number> => {
+      const before = workerPids();
+      const newest = Math.max(...before);
+      process.kill(newest, "SIGKILL");
+      const diedAt = performance.now();
+      await expect.poll(() => workerPids().some((p) => !before.includes(p)), { timeout: 10_000, interval: 10 }).toBe(true);
+      return performance.now() - diedAt;
+    };
+    const waits = [];
+    for (let i = 0; i < 4; i++) waits.push(await killNewest());
+    // The first was not a quick death (its worker had lived > 10 s): replaced at once.
+    expect(waits[0]).toBeLessThan(1000);
+    expect(waits[1]).toBeGreaterThanOrEqual(100);
+    expect(waits[2]).toBeGreaterThanOrEqual(200);
+    expect(waits[3]).toBeGreaterThanOrEqual(400);
+    expect(waits[3]).toBeLessThan(3000);
+    await expect.poll(async () => (await health("/healthz"))[1].workers, { timeout: 10_000 }).toBe(2);
+    const { c } = await start(newSessionKey());
+    c.send({ type: "stop" });
+    await c.waitFor("ended");
+  });
+
   it("SIGTERM: /readyz 503, the workers drain (their sessions are told to move), the group exits 0", async () => {
     const { c } = await start(newSessionKey());
     proc.kill("SIGTERM");
