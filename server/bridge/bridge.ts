@@ -138,7 +138,8 @@ export interface BridgeOptions {
   /**
    * Where the counts behind the limits above are kept (default: this
    * bridge). Bridges that share one (`golive serve --workers N`: the
-   * primary's ledger) share their limits: see admission.ts.
+   * primary's ledger) share their limits: see admission.ts. Used by
+   * `golive serve --workers`; not a stable API for apps yet.
    */
   admission?: Admission;
 }
