@@ -63,9 +63,9 @@ async function startBridge(i: number): Promise<void> {
   const proc = spawn("ip", ["netns", "exec", ns(i), process.execPath, BIN, "serve", "--host", addr(i), "--port", "8080",
     "--allow-private", "--allow-destination", `rtmp://${NET}.1:${nginx.port}/live/*`, "--trust-proxy", `${NET}.1`,
     "--max-sessions-per-ip", "100", "--drain-timeout", String(DRAIN_TIMEOUT_S), "--ping-interval", "1000",
-    "--record-dir", join(dir, `rec-${i}`), "--log-level", "info",
-    // One process per bridge: four hosts on two cores (workers are tested in test/resilience/workers*.test.ts).
-    "--workers", "1"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    // Each bridge as it runs by default: a primary and one worker per CPU, so
+    // the drain and the kill below act on process groups.
+    "--record-dir", join(dir, `rec-${i}`), "--log-level", "info"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   proc.stdout.setEncoding("utf8").on("data", (d: string) => (log += d));
   proc.stderr.setEncoding("utf8").on("data", (d: string) => (log += d));
   bridges.set(i, { proc, log: () => log });
