@@ -10,6 +10,7 @@ import { analyzeRecording } from "../server/testing/analyze.js";
 import { describeStream, streamProblems } from "../server/testing/checks.js";
 import { fakeMediaArgs, syntheticMediaScript } from "../server/testing/browser.js";
 import { CHROMIUM_ARGS } from "../test/support/browser.js";
+import { ThrottleProxy } from "../test/support/throttle-proxy.js";
 import { launchCdpTab } from "./cdp-tab.js";
 import { flipLatencies, flippingCanvasSource, median, startDecodingIngest } from "./glass.js";
 import { expect, startServe, test } from "./fixtures.js";
@@ -210,31 +211,17 @@ test("fail-over behind a load balancer: the bridge is killed, the resume reaches
 
 test("a bridge that goes silent (no FIN, no RST: a host gone): the SDK notices within 5 s of its last stats and resumes the same session", async ({ chromiumBrowser, bridge, nginx }) => {
   // A proxy whose open connections can be made to swallow everything, as a dead path does.
-  const legs = new Set<{ client: Socket; upstream: Socket }>();
-  const lb = createServer((client) => {
-    const upstream = connect(bridge.port, "127.0.0.1");
-    const leg = { client, upstream };
-    legs.add(leg);
-    for (const s of [client, upstream]) s.on("error", () => undefined);
-    client.pipe(upstream).pipe(client);
-    client.on("close", () => legs.delete(leg));
-  });
-  await new Promise<void>((r) => lb.listen(0, "127.0.0.1", r));
+  const proxy = await ThrottleProxy.start({ targetPort: bridge.port });
   const context = await chromiumBrowser.newContext();
   const page = await context.newPage();
   const state = (): Promise<string> => page.evaluate(() => (window as unknown as { harness: { state(): string } }).harness.state());
   try {
-    await page.goto(`http://127.0.0.1:${(lb.address() as AddressInfo).port}/`);
+    await page.goto(`http://127.0.0.1:${proxy.port}/`);
     await page.waitForFunction(() => "harness" in window);
     await broadcast(page, nginx.rtmpUrl(), "silent");
     await page.waitForTimeout(3000);
     const silentAt = await page.evaluate(() => performance.now());
-    for (const l of legs) {
-      l.client.unpipe(l.upstream);
-      l.upstream.unpipe(l.client);
-      l.client.pause();
-      l.upstream.pause();
-    }
+    proxy.silence();
     // The resume through a fresh connection takes milliseconds: the SDK's events tell when it noticed.
     const noticedAt = (): Promise<number | undefined> => page.evaluate(() => (window as unknown as { harness: { events: Array<{ type: string; detail: unknown; at: number }> } }).harness.events
       .find((e) => e.type === "statechange" && JSON.stringify(e.detail).includes("reconnecting"))?.at);
@@ -247,11 +234,7 @@ test("a bridge that goes silent (no FIN, no RST: a host gone): the SDK notices w
     await stop(page);
   } finally {
     await context.close();
-    for (const l of legs) {
-      l.client.destroy();
-      l.upstream.destroy();
-    }
-    await new Promise((r) => lb.close(r));
+    await proxy.close();
   }
   // Resumed: the ingest saw one publish, with a hole where the frames sent into the dead path were lost.
   const files = await recordingOf(nginx.recordDir, "silent");

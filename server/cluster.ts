@@ -28,7 +28,7 @@
  */
 import cluster, { type Worker } from "node:cluster";
 import { createHash } from "node:crypto";
-import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
+import { createServer as createHttpServer, STATUS_CODES, type Server as HttpServer } from "node:http";
 import { createServer as createNetServer, type Socket } from "node:net";
 import { AggregatorRegistry } from "prom-client";
 import { INGEST_PATH, SESSION_KEY_PARAM } from "../protocol/wire.js";
@@ -168,7 +168,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   }
 
   const respond = (socket: Socket, status: number, body: string, type = "application/json"): void => {
-    const reason = ({ 200: "OK", 401: "Unauthorized", 403: "Forbidden", 431: "Request Header Fields Too Large", 503: "Service Unavailable" } as Record<number, string>)[status] ?? "Error";
+    const reason = STATUS_CODES[status] ?? "Error";
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`);
   };
   const sessions = (): number => [...states.values()].reduce((n, s) => n + s.sessions, 0);

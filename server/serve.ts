@@ -144,24 +144,12 @@ export async function serve(options: ServeOptions): Promise<number> {
       ...(options.allowedHosts !== undefined && { allowedHosts: options.allowedHosts }),
       ...(options.metricsToken !== undefined && { metricsToken: options.metricsToken }),
       ...(options.maxConnections !== undefined && { maxConnections: options.maxConnections }),
-    }).catch((err: unknown) => {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === "GOLIVE_WORKER_FAILED") {
-        process.stderr.write(`golive serve: ${e.message}\n`);
-        return 1;
-      }
-      const why = e.code === "EADDRINUSE" ? `port ${options.port} is already in use (try --port)` : e.message;
-      process.stderr.write(`golive serve: cannot listen on ${options.host}:${options.port}: ${why}\n`);
-      return 1;
-    });
+    }).catch((err: unknown) => startFailed(err, options));
   }
   try {
     await bridge.listen();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === "EADDRINUSE" ? `port ${options.port} is already in use (try --port)` : e.message;
-    process.stderr.write(`golive serve: cannot listen on ${options.host}:${options.port}: ${why}\n`);
-    return 1;
+    return startFailed(err, options);
   }
   process.stderr.write(`golive bridge on http://${options.host}:${bridge.address.port}/  (ingest ${bridge.ingestUrl})\n`);
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -189,6 +177,18 @@ export async function serve(options: ServeOptions): Promise<number> {
   clearTimeout(timer);
   logger.info("bye");
   return 0;
+}
+
+/** Says why the bridge did not start (the port, or a worker that died first); the exit code. */
+function startFailed(err: unknown, options: ServeOptions): number {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === "GOLIVE_WORKER_FAILED") {
+    process.stderr.write(`golive serve: ${e.message}\n`);
+  } else {
+    const why = e.code === "EADDRINUSE" ? `port ${options.port} is already in use (try --port)` : e.message;
+    process.stderr.write(`golive serve: cannot listen on ${options.host}:${options.port}: ${why}\n`);
+  }
+  return 1;
 }
 
 /** A worker of `--workers N`: its bridge gets its connections from the primary. */

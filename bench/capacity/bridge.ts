@@ -4,9 +4,8 @@
  * bridge's alone. Optionally under `node --cpu-prof`: the profile is written
  * when the bridge exits after SIGINT.
  */
-import { readdirSync, readFileSync } from "node:fs";
 import { makeTempDir, removeTempDir } from "../../server/testing/ingest/dirs.js";
-import { retryOnAddressInUse, spawnManaged, waitForListening, type ManagedProcess } from "../../server/testing/ingest/process.js";
+import { childPids, retryOnAddressInUse, spawnManaged, waitForListening, type ManagedProcess } from "../../server/testing/ingest/process.js";
 import { freePort, LOOPBACK } from "../../server/testing/ports.js";
 import { GOLIVE_BIN } from "./paths.js";
 import { Scrape } from "./prometheus.js";
@@ -43,19 +42,6 @@ export interface BridgeProcess {
   stop(): Promise<void>;
 }
 
-/** The child processes of `pid` (Linux: each task's /proc/PID/task/TID/children). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      for (const c of readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/)) if (c) out.push(Number(c));
-    }
-  } catch {
-    // gone
-  }
-  return out;
-}
-
 /** Starts `golive serve` on a free loopback port; resolves once it listens. */
 export async function startBridge(options: BridgeProcessOptions): Promise<BridgeProcess> {
   const recordDir = await makeTempDir("bench-bridge");
@@ -87,7 +73,7 @@ export async function startBridge(options: BridgeProcessOptions): Promise<Bridge
     }
     return {
       pid: proc.pid,
-      pids: () => [proc.pid, ...childrenOf(proc.pid)],
+      pids: () => [proc.pid, ...childPids(proc.pid)],
       port,
       ingest: `ws://${LOOPBACK}:${port}/ingest`,
       command: `node ${args.map((a) => a.replace(options.bin ?? GOLIVE_BIN, "bin/golive.js").replace(recordDir, "$TMP")).join(" ")}`,

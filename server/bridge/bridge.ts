@@ -559,17 +559,18 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     ];
   }
 
-  /** A refusal of the admission, as the client is told it. */
-  #refusalText(refusal: string, limit: number): string {
+  /** A refusal of the admission, as the client is told it: a limit (4009), or limits that could not be checked (4500). */
+  #refusal(refusal: string, limit: number): WireError {
+    const limited = (message: string): WireError => new WireError(refusal, message, CloseCode.LimitExceeded);
     switch (refusal) {
       case "SESSION_LIMIT":
-        return `this bridge carries at most ${limit} sessions; try again later`;
+        return limited(`this bridge carries at most ${limit} sessions; try again later`);
       case "SESSION_LIMIT_PER_IP":
-        return `at most ${limit} sessions per address`;
+        return limited(`at most ${limit} sessions per address`);
       case "SESSION_LIMIT_PER_USER":
-        return `at most ${limit} sessions at once for one user`;
+        return limited(`at most ${limit} sessions at once for one user`);
       default:
-        return "this bridge cannot admit the session now (its limits could not be checked): try again";
+        return new WireError(refusal, "this bridge cannot admit the session now (its limits could not be checked): try again", CloseCode.InternalError);
     }
   }
 
@@ -618,7 +619,8 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       setTimeout(() => ws.terminate(), 50).unref();
     };
     if (!pendingTicket) {
-      refuse("SESSION_LIMIT", this.#refusalText("SESSION_LIMIT", this.#maxSessions), CloseCode.LimitExceeded);
+      const full = this.#refusal("SESSION_LIMIT", this.#maxSessions);
+      refuse(full.code, full.message, full.closeCode);
       return;
     }
     // Until its first message is handled the socket is "pending": counted
@@ -706,7 +708,8 @@ export class Bridge extends EventEmitter<BridgeEvents> {
         }
         if (!admitted.ok) {
           refused = true;
-          refuse(admitted.refusal, this.#refusalText(admitted.refusal, admitted.limit), admitted.refusal.startsWith("SESSION_LIMIT") ? CloseCode.LimitExceeded : CloseCode.InternalError);
+          const why = this.#refusal(admitted.refusal, admitted.limit);
+          refuse(why.code, why.message, why.closeCode);
           return;
         }
         const s = this.#createSession(link, remote, req, admitted.ticket);
@@ -881,9 +884,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
         if (auth.userKey === undefined) return undefined;
         const limit = Math.min(this.#opts.maxSessionsPerUser ?? 3, auth.maxSessions ?? Number.POSITIVE_INFINITY);
         const admitted = await this.#admission.take([{ key: `user:${auth.userKey}`, limit, refusal: "SESSION_LIMIT_PER_USER" }]);
-        if (!admitted.ok) {
-          return new WireError(admitted.refusal, this.#refusalText(admitted.refusal, admitted.limit), admitted.refusal === "SESSION_LIMIT_PER_USER" ? CloseCode.LimitExceeded : CloseCode.InternalError);
-        }
+        if (!admitted.ok) return this.#refusal(admitted.refusal, admitted.limit);
         // Ended while it was asked: nothing will give it back later.
         if (s.state === "ended" || s.state === "ending") admitted.ticket.release();
         else this.#tickets.get(s)?.push(admitted.ticket);

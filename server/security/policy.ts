@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { CloseCode, WireError, type DestinationRequest, type StartMessage } from "../../protocol/wire.js";
-import { AdmissionLedger } from "../bridge/admission.js";
+import { LocalAdmission } from "../bridge/admission.js";
 import { parseRtmpUrl, type RtmpUrl } from "../rtmp/rtmp-url.js";
 import { AuthErrorCode, verifyToken, type GoliveGrant, type VerifiedToken } from "./tokens.js";
 
@@ -83,12 +83,8 @@ export class DestinationPolicy {
     this.#secret = options.tokenSecret;
     this.#allow = (options.allowlist ?? []).map(compilePattern);
     this.#maxLifetimeS = options.maxTokenLifetimeS ?? 86_400;
-    if (options.once) {
-      this.#once = options.once;
-    } else {
-      const ledger = new AdmissionLedger();
-      this.#once = (jti, untilMs) => Promise.resolve(ledger.once(jti, untilMs));
-    }
+    const local = options.once ? undefined : new LocalAdmission();
+    this.#once = options.once ?? ((jti, untilMs) => local!.once(jti, untilMs));
   }
 
   /** True when neither tokens nor an allowlist restrict destinations. */

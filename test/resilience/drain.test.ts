@@ -11,7 +11,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import WebSocket from "ws";
 import { Bridge, type BridgeOptions } from "../../server/bridge/bridge.js";
 import { replay } from "../../server/replay/index.js";
@@ -164,36 +163,13 @@ describe("the replay client keeps a broadcast going", () => {
 
   it("a link that goes silent (no FIN, no RST: a host gone): a missed pong, then resumed", async () => {
     const b = await bridge();
-    // A proxy whose open connections can be made to swallow everything, as a dead path does.
-    const legs = new Set<{ client: Socket; upstream: Socket }>();
-    let connections = 0;
-    const proxy = createServer((client) => {
-      connections++;
-      const upstream = connect(b.address.port, "127.0.0.1");
-      const leg = { client, upstream };
-      legs.add(leg);
-      client.pipe(upstream).pipe(client);
-      for (const s of [client, upstream]) s.on("error", () => undefined);
-      client.on("close", () => {
-        upstream.destroy();
-        legs.delete(leg);
-      });
-    });
-    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
-    cleanups.push(async () => {
-      for (const l of legs) l.client.destroy();
-      await new Promise((r) => proxy.close(r));
-    });
-    const run = replay({ file: flv, bridge: `ws://127.0.0.1:${(proxy.address() as AddressInfo).port}/ingest`, to: [`${nginx.rtmpUrl()}/replay-silent`], pingIntervalMs: 300 });
+    const proxy = await ThrottleProxy.start({ targetPort: b.address.port });
+    cleanups.push(() => proxy.close());
+    const run = replay({ file: flv, bridge: `ws://127.0.0.1:${proxy.port}/ingest`, to: [`${nginx.rtmpUrl()}/replay-silent`], pingIntervalMs: 300 });
     await new Promise((r) => setTimeout(r, 1200));
     const t0 = performance.now();
-    for (const l of legs) {
-      l.client.unpipe(l.upstream);
-      l.upstream.unpipe(l.client);
-      l.client.pause();
-      l.upstream.pause();
-    }
-    await expect.poll(() => connections, { timeout: 5000 }).toBe(2); // a new connection came
+    proxy.silence();
+    await expect.poll(() => proxy.accepted, { timeout: 5000 }).toBe(2); // a new connection came
     expect(performance.now() - t0).toBeLessThan(1500); // within two ping periods and the reconnect
     const result = await run;
     expect(result.ok, JSON.stringify(result.error)).toBe(true);

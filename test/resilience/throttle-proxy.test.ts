@@ -1,6 +1,7 @@
 // The throttle proxy itself (test/support/throttle-proxy.ts): it must hold
 // its rate, release whole segments of at most its MSS, stop on pause, pass a
-// reset on, and cut, or the congestion tests prove nothing.
+// reset on, cut, and go silent, or the congestion and fail-over tests prove
+// nothing.
 import { afterEach, describe, expect, it } from "vitest";
 import net from "node:net";
 import { LOOPBACK } from "../../server/testing/ports.js";
@@ -157,5 +158,33 @@ describe("throttle proxy", () => {
     proxy.cut();
     await Promise.all([clientClosed, targetClosed]);
     expect(proxy.openConnections).toBe(0);
+  });
+
+  it("silence(): the open connections swallow everything both ways, with no FIN or RST to either end; a new connection passes", async () => {
+    const t = await target();
+    const proxy = await ThrottleProxy.start({ targetPort: t.port });
+    cleanups.push(() => proxy.close());
+    const c = await connect(proxy.port);
+    let toClient = 0;
+    let clientClosed = false;
+    c.on("data", (d: Buffer) => (toClient += d.length));
+    c.on("end", () => (clientClosed = true));
+    await sleep(100);
+    c.write(Buffer.alloc(1000));
+    await sleep(100);
+    expect([toClient, t.received()]).toEqual([2, 1000]);
+    proxy.silence();
+    let targetClosed = false;
+    t.sockets[0]!.on("end", () => (targetClosed = true));
+    c.write(Buffer.alloc(1000));
+    t.sockets[0]!.write("more");
+    await sleep(300);
+    expect({ toClient, toTarget: t.received(), clientClosed, targetClosed }).toEqual({ toClient: 2, toTarget: 1000, clientClosed: false, targetClosed: false });
+    const c2 = await connect(proxy.port);
+    const greeting = await new Promise<string>((r) => c2.once("data", (d: Buffer) => r(d.toString())));
+    expect(greeting).toBe("hi");
+    c2.write(Buffer.alloc(500));
+    await sleep(100);
+    expect(t.received()).toBe(1500);
   });
 });

@@ -7,7 +7,6 @@
 // (--trust-proxy 1): strings in a header, no traffic leaves loopback.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { CloseCode, newSessionKey } from "../../protocol/wire.js";
 import { pickSlot } from "../../server/cluster.js";
 import { mintToken } from "../../server/security/tokens.js";
+import { childPids } from "../../server/testing/ingest/process.js";
 import { freePort } from "../../server/testing/ports.js";
 import { WireTestClient } from "../support/wire-client.js";
 
@@ -170,7 +170,7 @@ describe("golive serve --workers 2: the limits are the group's", () => {
     const third = await start(1, "127.0.5.1");
     expect(third.answer).toMatchObject({ code: "SESSION_LIMIT_PER_IP" });
     process.kill(victim, "SIGKILL");
-    const workers = (): number[] => readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    const workers = (): number[] => childPids(proc.pid!);
     await expect.poll(() => workers().length === 2 && !workers().includes(victim), { timeout: 10_000 }).toBe(true);
     await expect.poll(async () => (await health()).workers, { timeout: 10_000 }).toBe(2);
     // b (on the living worker) still counts; a's place is free again.

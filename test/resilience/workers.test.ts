@@ -6,7 +6,6 @@
 // through it is checked at nginx-rtmp.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +13,7 @@ import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { CloseCode, newSessionKey } from "../../protocol/wire.js";
 import { pickSlot } from "../../server/cluster.js";
+import { childPids } from "../../server/testing/ingest/process.js";
 import { freePort } from "../../server/testing/ports.js";
 import { flvAsWire, type FlvAsWire } from "../support/flv-frames.js";
 import { cachedTestFlv, ffprobeFrames, startNginxRtmp, type NginxRtmpServer } from "../support/ingest.js";
@@ -31,7 +31,7 @@ const clients: WireTestClient[] = [];
 
 /** The worker processes (children of the primary). */
 function workerPids(): number[] {
-  return readFileSync(`/proc/${proc.pid}/task/${proc.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  return childPids(proc.pid!);
 }
 
 const health = async (path: string): Promise<[number, { workers?: number; sessions?: number; status?: string }]> => {

@@ -22,6 +22,9 @@
  * them apart instead of one burst. With no limit, bytes pass as they come.
  *
  * `cut()` destroys every connection at once (both legs), as a link that dies.
+ * `silence()` makes the open connections swallow everything both ways with
+ * no FIN and no RST, as the path to a host that vanished; new connections
+ * pass as before.
  *
  * A reset (RST) from the client reaches the target at once, as across a
  * real path, even while the proxy is not reading that client: a socket that
@@ -70,6 +73,8 @@ export class ThrottleProxy {
   /** Connections accepted so far. */
   accepted = 0;
   readonly #legs = new Set<Leg>();
+  /** Connections silenced: neither read nor written, kept until close(). */
+  readonly #silent = new Set<Leg>();
   readonly #opts: Required<Omit<ThrottleProxyOptions, "bytesPerSecond">>;
   #rate: number;
   #paused = false;
@@ -162,10 +167,33 @@ export class ThrottleProxy {
     }
   }
 
+  /**
+   * The connections open now go silent both ways: nothing more is read or
+   * forwarded, nothing is closed, so neither end hears of it (no FIN, no
+   * RST), as with a host gone from the path. New connections pass.
+   */
+  silence(): void {
+    for (const leg of [...this.#legs]) {
+      this.#legs.delete(leg);
+      this.#silent.add(leg);
+      for (const s of [leg.client, leg.upstream]) {
+        s.removeAllListeners("data");
+        s.removeAllListeners("end");
+        s.removeAllListeners("close");
+        s.pause();
+      }
+    }
+  }
+
   /** Cuts every connection and stops listening. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
     this.cut();
+    for (const leg of this.#silent) {
+      leg.client.destroy();
+      leg.upstream.destroy();
+    }
+    this.#silent.clear();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 

@@ -4,9 +4,23 @@
  * process when the test worker exits.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isListeningBy } from "../ports.js";
+
+/** The child processes of `pid`, from every thread's /proc/PID/task/TID/children (Linux); none once it is gone. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      for (const c of readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim().split(/\s+/)) if (c) out.push(Number(c));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
 
 /** How a child process ended. */
 export interface ExitInfo {
