@@ -14,7 +14,7 @@ import { syncPairs, videoFreezes } from "./sync-pairs.js";
 import { syntheticMediaScript } from "../server/testing/browser.js";
 import { describeStream, streamProblems } from "../server/testing/checks.js";
 import { ENGINES, openEngine, waitFor, type EngineName, type EnginePage } from "./engines.js";
-import { engineSteps, inputProbeScript, longestEngineDropoutMs, withoutEngineDelay, type InputProbeReport } from "./input-probe.js";
+import { beepPlacementMs, engineSteps, inputProbeScript, longestEngineDropoutMs, withoutEngineDelay, type InputProbeReport } from "./input-probe.js";
 import { expect, test } from "./fixtures.js";
 
 /** What each engine is expected to use here (Broadcaster.probe() and the stats agree). */
@@ -49,8 +49,13 @@ async function broadcast(page: EnginePage, rtmpUrl: string, key: string, seconds
     throw new Error(`${err.message}; SDK events: ${JSON.stringify(await page.evaluate("harness.events.filter((e) => e.type !== 'stats')")).slice(0, 3000)}`);
   });
   await sleep(seconds * 1000);
-  const stats = await page.evaluate<{ videoEncoder?: string; videoCapture?: string; audioEncoder?: string; audioCapture?: string }>("harness.stats()");
+  const stats = await page.evaluate<{ videoEncoder?: string; videoCapture?: string; audioEncoder?: string; audioCapture?: string; audioEncoderDelayMs?: number }>("harness.stats()");
   expect(stats).toMatchObject({ videoEncoder: "webcodecs", videoCapture: EXPECTED_PATHS[page.engine].videoCapture, audioEncoder: EXPECTED_PATHS[page.engine].audioEncoder, audioCapture: EXPECTED_PATHS[page.engine].audioCapture });
+  // The encoder's delay is known: golive's wasm encoder's one frame, or the
+  // platform encoder's, measured before going live (WebKitGTK: 1600 frames).
+  if (stats.audioEncoder === "wasm") expect(stats.audioEncoderDelayMs).toBe(21.3);
+  else expect(stats.audioEncoderDelayMs, "the platform AAC encoder's delay, measured").toBeGreaterThan(0);
+  test.info().annotations.push({ type: "audio encoder delay", description: `${stats.audioEncoderDelayMs} ms` });
   expect(await page.evaluate<string>("harness.stop()")).toBe("ended");
   const events = await page.evaluate<Array<{ type: string; detail: unknown }>>("harness.events.filter((e) => e.type !== 'stats')");
   // State honesty: starting -> live -> ended, nothing failed on the way.
@@ -68,11 +73,7 @@ function describeEngine(recorded: StreamReport, probe: InputProbeReport): string
   const steps = engineSteps(probe);
   const added = steps.map((s) => Math.round(s.addedMs));
   const changes = added.filter((a, i) => i > 0 && a !== added[i - 1]).length;
-  const own = (recorded.sync?.beeps ?? []).flatMap((b) => {
-    let best = Number.POSITIVE_INFINITY;
-    for (const s of steps) if (Math.abs(s.atS - b) < Math.abs(best - b)) best = s.atS;
-    return Math.abs(best - b) <= 0.25 ? [Math.round((b - best) * 1000)] : [];
-  }).sort((x, y) => x - y);
+  const own = beepPlacementMs(recorded, probe);
   const zeros = probe.zeroRuns.map(([, n]) => Math.round((n * 10000) / (probe.sampleRate || 48000)) / 10);
   return `engine: ${added[added.length - 1] ?? 0} ms added by the last of ${steps.length} beeps in ${changes} step(s) (${added.join(" ")}), ${zeros.length} run(s) of zeros (longest ${longestEngineDropoutMs(probe).toFixed(1)} ms); golive's own beep placement ${own[Math.floor(own.length / 2)] ?? "?"} ms (${own[0] ?? "?"}..${own[own.length - 1] ?? "?"})`;
 }
@@ -137,6 +138,14 @@ for (const engine of ENGINES) {
       expect(streamProblems(report, { width: 1280, height: 720, minDurationS: 9.5, fps, maxKeyframeIntervalS: 2.1, maxAvOffsetMs: 60 + frameMs, maxAvDriftMs: frameMs + 10, maxAudioGapMs: 0, maxAudioDropoutMs: 2 + longestEngineDropoutMs(probe!) }), `${describeStream(report)}; offsets less the engine's steps ${offsets.join(" ")}`).toEqual([]);
       expect(Math.abs(mean), `mean A/V offset over ${offsets.length} pairs, less the engine's steps; ${describeStream(report)}`).toBeLessThanOrEqual(60);
       expect(report.sync!.flashes.length).toBeGreaterThanOrEqual(8);
+      // golive's own part, with the engine left out: each beep lands in the
+      // recording where the probe saw it on golive's timeline (the capture
+      // clock, the AAC encoder's delay, the bridge's time 0), to within 20 ms
+      // at the median. Before the platform encoder's delay was measured and
+      // its chunks stamped by sample count, WebKitGTK's sat at +48 ms.
+      const own = beepPlacementMs(recorded, probe!);
+      expect(own.length, describeEngine(recorded, probe!)).toBeGreaterThanOrEqual(8);
+      expect(Math.abs(own[Math.floor(own.length / 2)]!), `golive's own beep placement, median; ${describeEngine(recorded, probe!)}`).toBeLessThanOrEqual(20);
     });
 
     test(`${engine}: lip sync survives the page's main thread blocked for 400 ms, then 1500 ms`, async ({ bridge, nginx }) => {

@@ -196,3 +196,19 @@ export function engineDelayAtBeep(beepS: number, steps: readonly EngineStep[]): 
   for (const s of steps) if (!best || Math.abs(s.atS - beepS) < Math.abs(best.atS - beepS)) best = s;
   return best && Math.abs(best.atS - beepS) <= 0.25 ? best.addedMs : undefined;
 }
+
+/**
+ * Where each of the recording's beeps is against where the probe saw it on
+ * golive's timeline, ms, sorted: golive's own error, with the engine left
+ * out (the capture clock, the AAC encoder's delay, the bridge's time 0).
+ */
+export function beepPlacementMs(recorded: StreamReport, probe: InputProbeReport): number[] {
+  const steps = engineSteps(probe);
+  return (recorded.sync?.beeps ?? [])
+    .flatMap((b) => {
+      let best = Number.POSITIVE_INFINITY;
+      for (const s of steps) if (Math.abs(s.atS - b) < Math.abs(best - b)) best = s.atS;
+      return Math.abs(best - b) <= 0.25 ? [Math.round((b - best) * 1000)] : [];
+    })
+    .sort((x, y) => x - y);
+}

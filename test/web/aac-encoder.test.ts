@@ -15,6 +15,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { wrapAdts } from "../../web/audio/adts.js";
 import { AacEncoderError, AacErrorCode } from "../../web/audio/errors.js";
 import { createAacEncoder } from "../../web/audio/index.js";
+import { ChunkClock, WebCodecsAacEncoder } from "../../web/audio/webcodecs-aac.js";
 import type { AudioDataLike } from "../../web/audio/pcm.js";
 import { SegmentedAacEncoder, type AacChunk, type AacJobRunner, type SegmentedEncoderOptions } from "../../web/audio/segmented-encoder.js";
 
@@ -304,7 +305,8 @@ describe("WebCodecs path", () => {
     enc.encode(data(480, 480, 2, 11234));
     await enc.flush();
     expect(Array.from(enc.description)).toEqual([0x11, 0x90, 0x56, 0xe5, 0x00]);
-    expect(chunks.map((c) => [Array.from(c.data), c.timestampUs, c.durationUs])).toEqual([[[1, 1, 1, 1], 1234, 21333], [[2, 2, 2, 2], 11234, 21333]]);
+    // Stamped by sample count from the first input (1024 frames a chunk), not by the platform: see "chunk timestamps" below.
+    expect(chunks.map((c) => [Array.from(c.data), c.timestampUs, c.durationUs])).toEqual([[[1, 1, 1, 1], 1234, 21333], [[2, 2, 2, 2], 1234 + 21333, 21333]]);
     expect(errors).toEqual([]);
     enc.close();
     expect(FakeAudioEncoder.instances[0]!.state).toBe("closed");
@@ -340,5 +342,110 @@ describe("WebCodecs path", () => {
     await expect(createAacEncoder({ sampleRate: 48000, channels: 3 as 2, bitrate: 128_000 }, () => {}, () => {})).rejects.toThrow(TypeError);
     await expect(createAacEncoder({ sampleRate: 48000, channels: 2, bitrate: 12.5 }, () => {}, () => {})).rejects.toThrow(TypeError);
     expect(FakeAudioEncoder.configs).toEqual([]);
+  });
+});
+
+/**
+ * A platform AAC encoder as WebKitGTK's behaves (measured): it counts
+ * samples into 1024-frame chunks and stamps each chunk with the timestamp of
+ * the AudioData that completed it.
+ */
+class CompletingAudioEncoder {
+  static instances: CompletingAudioEncoder[] = [];
+  state: CodecState = "unconfigured";
+  #held = 0;
+  constructor(readonly init: AudioEncoderInit) {
+    CompletingAudioEncoder.instances.push(this);
+  }
+  static isConfigSupported(config: AudioEncoderConfig): Promise<AudioEncoderSupport> {
+    return Promise.resolve({ supported: true, config });
+  }
+  configure(): void {
+    this.state = "configured";
+  }
+  encode(data: AudioData): void {
+    this.#held += data.numberOfFrames;
+    for (; this.#held >= F; this.#held -= F) this.#out(data.timestamp);
+  }
+  flush(): Promise<void> {
+    if (this.#held > 0) this.#out(-1);
+    this.#held = 0;
+    return Promise.resolve();
+  }
+  close(): void {
+    this.state = "closed";
+  }
+  #out(timestamp: number): void {
+    const chunk = { byteLength: 1, timestamp, duration: 21333, copyTo: (dest: Uint8Array) => dest.set([0]) } as unknown as EncodedAudioChunk;
+    this.init.output(chunk, {});
+  }
+}
+
+describe("WebCodecs path: chunk timestamps", () => {
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    CompletingAudioEncoder.instances = [];
+  });
+  const us = (frames: number): number => Math.round((frames * 1e6) / RATE);
+  /** An AudioDataLike of `frames` frames (stereo silence) at `timestamp`. */
+  const pcm = (timestamp: number, frames: number): AudioDataLike => ({ format: "f32-planar", sampleRate: RATE, numberOfChannels: 2, numberOfFrames: frames, timestamp, copyTo: () => {} });
+
+  it("ChunkClock: chunk m is stamped at its first sample's time, less the delay, whatever the inputs' sizes", () => {
+    const clock = new ChunkClock(RATE, 1600);
+    clock.input(5_000_000, 1022);
+    clock.input(5_000_000 + us(1022), 1024);
+    clock.input(5_000_000 + us(2046), 3000);
+    expect([clock.next(), clock.next(), clock.next(), clock.next()]).toEqual([0, 1, 2, 3].map((m) => 5_000_000 + us(m * F - 1600)));
+  });
+
+  it("ChunkClock: after restart() the chunks whose first sample is past the join are stamped from the new timeline; reset() starts over", () => {
+    const clock = new ChunkClock(RATE, 0);
+    clock.input(1_000_000, 1500);
+    clock.restart();
+    clock.input(9_000_000, 2000); // a hole: this timeline starts at stream position 1500
+    // chunk 0: [0, 1024) old; chunk 1: [1024, 2048) starts in the old one; chunk 2: [2048, ...) 548 frames into the new one
+    expect([clock.next(), clock.next(), clock.next(), clock.next()]).toEqual([1_000_000, 1_000_000 + us(F), 9_000_000 + us(2048 - 1500), 9_000_000 + us(3072 - 1500)]);
+    clock.reset();
+    clock.input(20_000_000, F);
+    expect(clock.next()).toBe(20_000_000);
+  });
+
+  it("a platform encoder that stamps chunks by the input that completed them: golive stamps them by sample count, less the measured delay", async () => {
+    vi.stubGlobal("AudioEncoder", CompletingAudioEncoder);
+    const chunks: AacChunk[] = [];
+    const enc = new WebCodecsAacEncoder({ sampleRate: RATE, channels: 2, bitrate: 128_000 }, { codec: "mp4a.40.2", sampleRate: RATE, numberOfChannels: 2 }, (c) => chunks.push(c), (e) => { throw e; }, 1600);
+    expect(enc.delayFrames).toBe(1600);
+    // The capture's first block is 1022 frames, then whole blocks (seen in WebKitGTK).
+    let at = 0;
+    for (const frames of [1022, 1024, 1024, 1024, 1024]) {
+      enc.encode(pcm(7_000_000 + us(at), frames));
+      at += frames;
+    }
+    expect(chunks.map((c) => c.timestampUs)).toEqual([0, 1, 2, 3].map((m) => 7_000_000 + us(m * F - 1600)));
+    // What the platform said (the completing input's time: 21 ms later for chunk 0) is not used.
+    expect(chunks[0]!.timestampUs).not.toBe(7_000_000 + us(1022));
+    await enc.flush();
+    expect(chunks).toHaveLength(5);
+    expect(chunks[4]!.timestampUs).toBe(7_000_000 + us(4 * F - 1600));
+  });
+
+  it("a delay that could not be measured: stamped by sample count alone", () => {
+    vi.stubGlobal("AudioEncoder", CompletingAudioEncoder);
+    const chunks: AacChunk[] = [];
+    const enc = new WebCodecsAacEncoder({ sampleRate: RATE, channels: 2, bitrate: 128_000 }, { codec: "mp4a.40.2", sampleRate: RATE, numberOfChannels: 2 }, (c) => chunks.push(c), (e) => { throw e; });
+    expect(enc.delayFrames).toBeUndefined();
+    enc.encode(pcm(3_000_000, 700));
+    enc.encode(pcm(3_000_000 + us(700), 1400));
+    expect(chunks.map((c) => c.timestampUs)).toEqual([3_000_000, 3_000_000 + us(F)]);
+  });
+
+  it("after a hole (restartTimeline), chunks past the join follow the new timeline", () => {
+    vi.stubGlobal("AudioEncoder", CompletingAudioEncoder);
+    const chunks: AacChunk[] = [];
+    const enc = new WebCodecsAacEncoder({ sampleRate: RATE, channels: 2, bitrate: 128_000 }, { codec: "mp4a.40.2", sampleRate: RATE, numberOfChannels: 2 }, (c) => chunks.push(c), (e) => { throw e; }, 0);
+    enc.encode(pcm(1_000_000, 2 * F));
+    enc.restartTimeline();
+    enc.encode(pcm(4_000_000, 2 * F));
+    expect(chunks.map((c) => c.timestampUs)).toEqual([1_000_000, 1_000_000 + us(F), 4_000_000, 4_000_000 + us(F)]);
   });
 });

@@ -15,6 +15,7 @@ import { AAC_SAMPLE_RATES, sampleRateIndex } from "./aac-config.js";
 import type { AudioDataLike } from "./pcm.js";
 import type { AacChunk } from "./segmented-encoder.js";
 import { AacEncoderError, AacErrorCode } from "./errors.js";
+import { measureWebCodecsAacDelay } from "./encoder-delay.js";
 import { findWebCodecsAacConfig, WebCodecsAacEncoder } from "./webcodecs-aac.js";
 
 export type { AacChunk } from "./segmented-encoder.js";
@@ -74,6 +75,13 @@ export interface AacEncoder {
    * rate. The caller still owns `data` and may close it when this returns.
    */
   encode(data: AudioDataLike): void;
+  /**
+   * The encoder's delay, frames, as its chunks' timestamps account for it
+   * (encoder-delay.ts): the wasm encoder's one frame; the platform encoder's
+   * as measured before going live, or undefined when it could not be
+   * measured (its chunks then keep the platform's timestamps).
+   */
+  readonly delayFrames?: number;
   /** Where the encoder keeps its own timeline (wasm): the next encode() starts a new one, after a hole. */
   restartTimeline?(): void;
   /** Encodes what is buffered and resolves once its chunks have been delivered. */
@@ -96,7 +104,7 @@ export async function createAacEncoder(config: AacEncoderConfig, onChunk: (c: Aa
   if (choice === "ffmpeg") return createFfmpegAacEncoder(config, onChunk, onError);
   if (choice === "auto" || choice === "webcodecs") {
     const encoderConfig = await findWebCodecsAacConfig(config);
-    if (encoderConfig) return new WebCodecsAacEncoder(config, encoderConfig, onChunk, onError);
+    if (encoderConfig) return new WebCodecsAacEncoder(config, encoderConfig, onChunk, onError, await measureWebCodecsAacDelay(encoderConfig));
     if (choice === "webcodecs") throw new AacEncoderError(AacErrorCode.WebCodecs, "this browser's WebCodecs has no AAC encoder for this configuration");
   }
   const { WasmAacEncoder } = await import("./wasm-aac.js");

@@ -85,6 +85,8 @@ type State =
 /** The AacEncoder of the ffmpeg path (see index.ts for the interface). */
 export class SegmentedAacEncoder {
   readonly kind = "ffmpeg" as const;
+  /** FFmpeg's one frame (initial_padding): the priming packet is dropped and the rest stamped by sample count. */
+  readonly delayFrames = 1024;
   readonly codec = "mp4a.40.2";
   readonly description: Uint8Array;
   readonly sampleRate: number;

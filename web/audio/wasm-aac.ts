@@ -28,6 +28,8 @@ export interface WasmAacConfig {
 /** The AacEncoder of the wasm path (see index.ts for the interface). */
 export class WasmAacEncoder {
   readonly kind = "wasm" as const;
+  /** One frame, as FFmpeg's encoder: the worker stamps packet k at frame k - 1. */
+  readonly delayFrames = 1024;
   readonly codec = "mp4a.40.2";
   readonly sampleRate: number;
   readonly channels: 1 | 2;

@@ -2,9 +2,14 @@
  * The WebCodecs path: the platform's AudioEncoder with codec "mp4a.40.2"
  * (Chrome on Windows, macOS, Android; not Linux Chromium nor Firefox), raw
  * AAC out ("aac" format: no ADTS), the AudioSpecificConfig from the first
- * output's decoderConfig. Timestamps are the encoder's own.
+ * output's decoderConfig. Chunks are stamped by sample count (ChunkClock),
+ * less the encoder's delay where that was measured (encoder-delay.ts): the
+ * platform's own stamps follow how the input was cut (WebKitGTK stamps a
+ * chunk with the time of the AudioData that completed it: measured, a first
+ * AudioData of 1022 frames put every chunk 21 ms late) and leave out the
+ * delay, so the sound in a chunk went in earlier than its stamp says.
  */
-import { audioSpecificConfig } from "./aac-config.js";
+import { AAC_FRAME_SAMPLES, audioSpecificConfig } from "./aac-config.js";
 import { AacEncoderError, AacErrorCode } from "./errors.js";
 import { fitChannels, readPlanarF32, type AudioDataLike } from "./pcm.js";
 import type { AacChunk } from "./segmented-encoder.js";
@@ -43,6 +48,63 @@ export async function findWebCodecsAacConfig(config: WebCodecsAacConfig): Promis
   return null;
 }
 
+/**
+ * Stamps an AAC encoder's chunks by sample count. The encoder sees one
+ * stream of samples: chunk m holds samples [m * 1024 - delay, ...) of it.
+ * Each timeline (the first input, and the first after a hole too long to
+ * fill) starts at a known stream position with a known time, so a chunk's
+ * time is that of the timeline its first sample belongs to, plus the
+ * samples since that timeline began. Pure.
+ */
+export class ChunkClock {
+  readonly #rate: number;
+  readonly #delayFrames: number;
+  /** Timelines in stream order: stream position of their first sample, and its time. */
+  #timelines: Array<{ position: number; timestampUs: number }> = [];
+  /** Samples taken so far. */
+  #position = 0;
+  /** Chunks stamped so far. */
+  #chunks = 0;
+  #restart = true;
+
+  constructor(sampleRate: number, delayFrames = 0) {
+    this.#rate = sampleRate;
+    this.#delayFrames = delayFrames;
+  }
+
+  /** The next input starts a new timeline (after a hole). */
+  restart(): void {
+    this.#restart = true;
+  }
+
+  /** Records an input of `frames` samples whose first is at `timestampUs`. */
+  input(timestampUs: number, frames: number): void {
+    if (this.#restart) {
+      this.#timelines.push({ position: this.#position, timestampUs });
+      this.#restart = false;
+    }
+    this.#position += frames;
+  }
+
+  /** The time of the next chunk out, µs. */
+  next(): number {
+    const first = this.#chunks * AAC_FRAME_SAMPLES - this.#delayFrames;
+    this.#chunks++;
+    // Timelines that end before this chunk begins are done with.
+    while (this.#timelines.length > 1 && this.#timelines[1]!.position <= first) this.#timelines.shift();
+    const timeline = this.#timelines[0] ?? { position: 0, timestampUs: 0 };
+    return timeline.timestampUs + Math.round(((first - timeline.position) * 1e6) / this.#rate);
+  }
+
+  /** After a flush: the encoder starts a new stream (and a new timeline) with the next input. */
+  reset(): void {
+    this.#timelines = [];
+    this.#position = 0;
+    this.#chunks = 0;
+    this.#restart = true;
+  }
+}
+
 /** The AacEncoder of the WebCodecs path (see index.ts for the interface). */
 export class WebCodecsAacEncoder {
   readonly kind = "webcodecs" as const;
@@ -53,10 +115,17 @@ export class WebCodecsAacEncoder {
   readonly #encoder: AudioEncoder;
   readonly #onError: (e: Error) => void;
   #failed = false;
+  readonly delayFrames: number | undefined;
+  readonly #clock: ChunkClock;
 
-  /** `encoderConfig`: what findWebCodecsAacConfig found for `config`. */
-  constructor(config: WebCodecsAacConfig, encoderConfig: AacAudioEncoderConfig, onChunk: (c: AacChunk) => void, onError: (e: Error) => void) {
+  /**
+   * `encoderConfig`: what findWebCodecsAacConfig found for `config`;
+   * `delayFrames`: what measureWebCodecsAacDelay measured for it, if it could.
+   */
+  constructor(config: WebCodecsAacConfig, encoderConfig: AacAudioEncoderConfig, onChunk: (c: AacChunk) => void, onError: (e: Error) => void, delayFrames?: number) {
     this.sampleRate = config.sampleRate;
+    this.delayFrames = delayFrames;
+    this.#clock = new ChunkClock(config.sampleRate, delayFrames);
     this.channels = config.channels;
     // What an LC encoder's decoderConfig says; replaced by the real one with the first chunk.
     this.#description = audioSpecificConfig(config.sampleRate, config.channels);
@@ -68,7 +137,7 @@ export class WebCodecsAacEncoder {
         const data = new Uint8Array(chunk.byteLength);
         chunk.copyTo(data);
         const durationUs = chunk.duration ?? Math.round((1024 * 1e6) / this.sampleRate);
-        onChunk({ data, timestampUs: chunk.timestamp, durationUs });
+        onChunk({ data, timestampUs: this.#clock.next(), durationUs });
       },
       error: (err) => this.#fail(new AacEncoderError(AacErrorCode.WebCodecs, `the platform AAC encoder failed: ${err.message}`, { cause: err })),
     });
@@ -91,6 +160,7 @@ export class WebCodecsAacEncoder {
       return;
     }
     if (data.numberOfChannels === this.channels && (typeof AudioData === "undefined" || data instanceof AudioData)) {
+      this.#clock.input(data.timestamp, data.numberOfFrames);
       this.#encoder.encode(data as AudioData);
       return;
     }
@@ -102,6 +172,7 @@ export class WebCodecsAacEncoder {
       const joined = new Float32Array(frames * planes.length);
       planes.forEach((p, ch) => joined.set(p, ch * frames));
       const remapped = new AudioData({ format: "f32-planar", sampleRate: data.sampleRate, numberOfChannels: planes.length, numberOfFrames: frames, timestamp: data.timestamp, data: joined });
+      this.#clock.input(data.timestamp, frames);
       this.#encoder.encode(remapped);
       remapped.close();
     } catch (err) {
@@ -109,9 +180,15 @@ export class WebCodecsAacEncoder {
     }
   }
 
-  /** Resolves when every chunk of what was encoded has been delivered. */
+  /** The next encode() starts a new timeline (after a hole): its chunks are stamped from its timestamp. */
+  restartTimeline(): void {
+    this.#clock.restart();
+  }
+
+  /** Resolves when every chunk of what was encoded has been delivered; what is encoded next is a new stream. */
   async flush(): Promise<void> {
     await this.#encoder.flush();
+    this.#clock.reset();
   }
 
   close(): void {

@@ -110,6 +110,13 @@ export interface BroadcastStats {
    * the frames of silence put where samples were lost.
    */
   audioClock?: { driftPpm: number; correctionFrames: number; silenceFrames: number };
+  /**
+   * The AAC encoder's delay that its timestamps account for, ms: 21.3 for
+   * golive's encoders (one frame at 48 kHz); for the platform's WebCodecs
+   * encoder, what was measured before going live (absent if it could not
+   * be, and then the platform's own timestamps are used).
+   */
+  audioEncoderDelayMs?: number;
 }
 
 /** A preset name or explicit settings, as VideoQuality. */
@@ -369,6 +376,7 @@ export class Broadcaster extends EventTarget {
       destinations,
       ...(support?.audio && { audioEncoder: this.#audio?.kind ?? support.audio.encoder, audioCapture: support.audio.capture }),
       ...(support && { videoEncoder: support.video.encoder, videoCapture: this.#videoCapture?.method ?? support.video.capture }),
+      ...(this.#audio?.delayFrames !== undefined && { audioEncoderDelayMs: Math.round((this.#audio.delayFrames * 10000) / this.#audio.sampleRate) / 10 }),
       ...(this.#audioCapture && { audioClock: { driftPpm: this.#audioCapture.clockDriftPpm, correctionFrames: this.#audioCapture.correctionFrames, silenceFrames: this.#audioCapture.silenceFrames } }),
     };
   }
