@@ -104,11 +104,31 @@ export async function createAacEncoder(config: AacEncoderConfig, onChunk: (c: Aa
   if (choice === "ffmpeg") return createFfmpegAacEncoder(config, onChunk, onError);
   if (choice === "auto" || choice === "webcodecs") {
     const encoderConfig = await findWebCodecsAacConfig(config);
-    if (encoderConfig) return new WebCodecsAacEncoder(config, encoderConfig, onChunk, onError, await measureWebCodecsAacDelay(encoderConfig));
+    if (encoderConfig) return new WebCodecsAacEncoder(config, encoderConfig, onChunk, onError, await platformDelay(encoderConfig));
     if (choice === "webcodecs") throw new AacEncoderError(AacErrorCode.WebCodecs, "this browser's WebCodecs has no AAC encoder for this configuration");
   }
   const { WasmAacEncoder } = await import("./wasm-aac.js");
   return WasmAacEncoder.create({ sampleRate: config.sampleRate, channels: config.channels, bitrate: config.bitrate, ...(config.wasm?.wasmURL && { wasmURL: config.wasm.wasmURL }) }, onChunk, onError);
+}
+
+/**
+ * The platform encoders' delays measured on this page, by configuration:
+ * measured (~0.1 s) the first time one is used, and again next time if it
+ * could not be.
+ */
+const delays = new Map<string, Promise<number | undefined>>();
+
+function platformDelay(config: AudioEncoderConfig): Promise<number | undefined> {
+  const key = JSON.stringify(config);
+  let delay = delays.get(key);
+  if (!delay) {
+    delay = measureWebCodecsAacDelay(config).then((frames) => {
+      if (frames === undefined) delays.delete(key);
+      return frames;
+    });
+    delays.set(key, delay);
+  }
+  return delay;
 }
 
 /**
