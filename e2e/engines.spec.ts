@@ -74,8 +74,7 @@ function describeEngine(recorded: StreamReport, probe: InputProbeReport): string
   const added = steps.map((s) => Math.round(s.addedMs));
   const changes = added.filter((a, i) => i > 0 && a !== added[i - 1]).length;
   const own = beepPlacementMs(recorded, probe);
-  const zeros = probe.zeroRuns.map(([, n]) => Math.round((n * 10000) / (probe.sampleRate || 48000)) / 10);
-  return `engine: ${added[added.length - 1] ?? 0} ms added by the last of ${steps.length} beeps in ${changes} step(s) (${added.join(" ")}), ${zeros.length} run(s) of zeros (longest ${longestEngineDropoutMs(probe).toFixed(1)} ms); golive's own beep placement ${own[Math.floor(own.length / 2)] ?? "?"} ms (${own[0] ?? "?"}..${own[own.length - 1] ?? "?"})`;
+  return `engine: ${added[added.length - 1] ?? 0} ms added by the last of ${steps.length} beeps in ${changes} step(s) (${added.join(" ")}), ${probe.zeroRuns.length} run(s) of zeros (longest ${longestEngineDropoutMs(probe).toFixed(1)} ms); golive's own beep placement ${own[Math.floor(own.length / 2)] ?? "?"} ms (${own[0] ?? "?"}..${own[own.length - 1] ?? "?"})`;
 }
 
 /**

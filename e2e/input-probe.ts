@@ -17,10 +17,10 @@
  * golive reads from is also read by a probe worklet in golive's own
  * AudioContext, which sees exactly the samples golive's worklet sees. It
  * notes the context frame of each beep onset and every run of exact zeros,
- * and maps context frames onto the capture clock (the earliest arrival of its
- * messages, following the context's drift, as golive's AudioTimeline does). It also reads the time of
- * the first media frame golive sends over the WebSocket: the stream's time 0
- * at the bridge, so at the ingest. `engineSteps()` turns that into the
+ * and maps context frames onto the capture clock (the earliest arrival of
+ * its messages, following the context's drift, as golive's AudioTimeline
+ * does). It also reads the time of the first media frame golive sends over
+ * the WebSocket: the stream's time 0 at the bridge, so at the ingest. `engineSteps()` turns that into the
  * engine's added delay at each beep, which the tests take off the offsets
  * measured in the recording.
  */
@@ -191,7 +191,7 @@ export function withoutEngineDelay(report: StreamReport, steps: readonly EngineS
 }
 
 /** The engine's added delay, ms, at the recording's beep at `beepS`: that of the probe's beep nearest in time, if one is within 250 ms. */
-export function engineDelayAtBeep(beepS: number, steps: readonly EngineStep[]): number | undefined {
+function engineDelayAtBeep(beepS: number, steps: readonly EngineStep[]): number | undefined {
   let best: EngineStep | undefined;
   for (const s of steps) if (!best || Math.abs(s.atS - beepS) < Math.abs(best.atS - beepS)) best = s;
   return best && Math.abs(best.atS - beepS) <= 0.25 ? best.addedMs : undefined;

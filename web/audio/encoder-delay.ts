@@ -19,17 +19,15 @@
  * per chunk, as FFmpeg's decoder does at the ingest): a decoder that trims
  * priming itself would hide what the ingest will hear.
  */
-import { readAudioSpecificConfig } from "./aac-config.js";
+import { AAC_FRAME_SAMPLES, readAudioSpecificConfig } from "./aac-config.js";
 import { wrapAdts } from "./adts.js";
 
-/** Frames per AAC-LC access unit. */
-const AAC_FRAME = 1024;
 /** Where the chirp starts in the calibration signal, frames. */
-export const CHIRP_AT = 4 * AAC_FRAME;
+export const CHIRP_AT = 4 * AAC_FRAME_SAMPLES;
 /** The chirp's length, frames. */
 export const CHIRP_FRAMES = 2048;
 /** Longest delay looked for, frames (Apple's encoders: 2112; FDK's: up to 2048 + lookahead). */
-export const MAX_DELAY_FRAMES = 4 * AAC_FRAME;
+export const MAX_DELAY_FRAMES = 4 * AAC_FRAME_SAMPLES;
 
 /**
  * The calibration signal at `sampleRate`: silence, a Hann-windowed linear
@@ -38,7 +36,7 @@ export const MAX_DELAY_FRAMES = 4 * AAC_FRAME;
  * longest delay looked for.
  */
 export function calibrationSignal(sampleRate: number): Float32Array {
-  const total = Math.ceil((CHIRP_AT + CHIRP_FRAMES + MAX_DELAY_FRAMES + AAC_FRAME) / AAC_FRAME) * AAC_FRAME;
+  const total = Math.ceil((CHIRP_AT + CHIRP_FRAMES + MAX_DELAY_FRAMES + AAC_FRAME_SAMPLES) / AAC_FRAME_SAMPLES) * AAC_FRAME_SAMPLES;
   const out = new Float32Array(total);
   const f0 = 300;
   const f1 = 3000;
@@ -110,10 +108,10 @@ export async function measureWebCodecsAacDelay(config: AudioEncoderConfig, timeo
       error: () => (failed = true),
     });
     encoder.configure(config);
-    for (let at = 0; at < signal.length; at += AAC_FRAME) {
-      const planar = new Float32Array(AAC_FRAME * channels);
-      for (let ch = 0; ch < channels; ch++) planar.set(signal.subarray(at, at + AAC_FRAME), ch * AAC_FRAME);
-      const data = new AudioData({ format: "f32-planar", sampleRate: rate, numberOfChannels: channels, numberOfFrames: AAC_FRAME, timestamp: Math.round((at * 1e6) / rate), data: planar });
+    for (let at = 0; at < signal.length; at += AAC_FRAME_SAMPLES) {
+      const planar = new Float32Array(AAC_FRAME_SAMPLES * channels);
+      for (let ch = 0; ch < channels; ch++) planar.set(signal.subarray(at, at + AAC_FRAME_SAMPLES), ch * AAC_FRAME_SAMPLES);
+      const data = new AudioData({ format: "f32-planar", sampleRate: rate, numberOfChannels: channels, numberOfFrames: AAC_FRAME_SAMPLES, timestamp: Math.round((at * 1e6) / rate), data: planar });
       encoder.encode(data);
       data.close();
     }
@@ -127,9 +125,9 @@ export async function measureWebCodecsAacDelay(config: AudioEncoderConfig, timeo
       stream.set(a, at);
       at += a.length;
     }
-    const decoded = await new OfflineAudioContext(1, AAC_FRAME, rate).decodeAudioData(stream.buffer);
+    const decoded = await new OfflineAudioContext(1, AAC_FRAME_SAMPLES, rate).decodeAudioData(stream.buffer);
     // Every sample back at the encoder's rate, and no more: what FFmpeg's decoder gives at the ingest.
-    if (decoded.sampleRate !== rate || decoded.length !== chunks.length * AAC_FRAME) return undefined;
+    if (decoded.sampleRate !== rate || decoded.length !== chunks.length * AAC_FRAME_SAMPLES) return undefined;
     return findDelay(signal, decoded.getChannelData(0));
   };
   try {

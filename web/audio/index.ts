@@ -79,7 +79,8 @@ export interface AacEncoder {
    * The encoder's delay, frames, as its chunks' timestamps account for it
    * (encoder-delay.ts): the wasm encoder's one frame; the platform encoder's
    * as measured before going live, or undefined when it could not be
-   * measured (its chunks then keep the platform's timestamps).
+   * measured (its chunks are then stamped by sample count alone, and the
+   * sound is late by the delay).
    */
   readonly delayFrames?: number;
   /** Where the encoder keeps its own timeline (wasm): the next encode() starts a new one, after a hole. */

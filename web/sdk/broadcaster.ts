@@ -114,7 +114,7 @@ export interface BroadcastStats {
    * The AAC encoder's delay that its timestamps account for, ms: 21.3 for
    * golive's encoders (one frame at 48 kHz); for the platform's WebCodecs
    * encoder, what was measured before going live (absent if it could not
-   * be, and then the platform's own timestamps are used).
+   * be: the sound then reaches the ingest late by the unmeasured delay).
    */
   audioEncoderDelayMs?: number;
 }
